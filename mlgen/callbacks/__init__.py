@@ -1,0 +1,1 @@
+"""Callbacks that Lightning does not ship: config in checkpoints, image grids, EMA, throughput."""

@@ -1,0 +1,1 @@
+"""LightningModules: the training logic of one model family each, nothing about data or launchers."""

@@ -1,0 +1,61 @@
+"""Pieces shared by training and evaluation runs: trainer, loggers, results."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from mlgen.utils.instantiate import build_from_config, instantiate_group, instantiate_loggers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a run reports back: metrics, the sweep objective, and where its files are."""
+
+    metrics: dict[str, float]
+    output_dir: Path
+    objective_name: str | None = None
+    objective: float | None = None
+    best_checkpoint: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def config_as_dict(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved run config without Hydra's own node, as plain containers."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    return container
+
+
+def build_trainer(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
+    """Trainer from `cfg.trainer` with the callbacks and loggers of their groups; logs the full config."""
+    callbacks = instantiate_group(cfg.get("callbacks"), "callbacks") + list(extra_callbacks or [])
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer = build_from_config(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(config_as_dict(cfg))
+    return trainer
+
+
+def metrics_as_floats(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in sorted(metrics.items()) if isinstance(v, (int, float, torch.Tensor)) and torch.as_tensor(v).numel() == 1}
+
+
+def finish(trainer: pl.Trainer) -> None:
+    """Close W&B runs (so the next job of a multirun gets its own) and the process group
+    (a lingering gloo/NCCL group sometimes aborts the interpreter at exit)."""
+    for logger in trainer.loggers:
+        if type(logger).__name__ == "WandbLogger":
+            import wandb
+
+            wandb.finish()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

@@ -1,0 +1,64 @@
+"""Training run: seed, build everything from config, fit, test the best checkpoint."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig
+
+from mlgen.callbacks.config_in_checkpoint import ConfigInCheckpoint
+from mlgen.tasks.common import RunResult, build_trainer, config_as_dict, finish, metrics_as_floats
+from mlgen.utils.checkpoints import load_checkpoint
+from mlgen.utils.errors import ConfigError
+from mlgen.utils.instantiate import instantiate_datamodule, instantiate_model
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> RunResult:
+    """Run one training job described by a composed `train.yaml` config."""
+    if cfg.get("ckpt_path"):
+        load_checkpoint(cfg.ckpt_path)  # fail now, with a clear message, not after building everything
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+
+    datamodule = instantiate_datamodule(cfg.data)
+    model = instantiate_model(cfg.model)
+    trainer = build_trainer(cfg, extra_callbacks=[ConfigInCheckpoint(config_as_dict(cfg))])
+    try:
+        if cfg.get("train", True):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        fit_metrics = metrics_as_floats(trainer.callback_metrics)
+        best = _best_checkpoint(trainer)
+        test_metrics: dict[str, float] = {}
+        if cfg.get("test", True):
+            trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+            test_metrics = metrics_as_floats(trainer.callback_metrics)
+    finally:
+        finish(trainer)
+    metrics = {**fit_metrics, **test_metrics}
+    name, value = _objective(cfg, trainer, metrics)
+    return RunResult(metrics, Path(cfg.paths.output_dir), name, value, best)
+
+
+def _best_checkpoint(trainer: pl.Trainer) -> str | None:
+    callback = trainer.checkpoint_callback
+    path = getattr(callback, "best_model_path", "") if callback else ""
+    return path or None
+
+
+def _objective(cfg: DictConfig, trainer: pl.Trainer, metrics: dict[str, float]) -> tuple[str | None, float | None]:
+    """The value a sweeper optimises: the best monitored score when checkpoints track it, else the last value."""
+    name = cfg.get("objective")
+    if not name:
+        return None, None
+    callback = trainer.checkpoint_callback
+    if callback is not None and getattr(callback, "monitor", None) == name and callback.best_model_score is not None:
+        return name, float(callback.best_model_score)
+    if name not in metrics:
+        raise ConfigError(
+            f"objective={name!r} was not logged by this run. Fix: set objective to one of {sorted(metrics)}."
+        )
+    return name, metrics[name]
