@@ -32,3 +32,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"Fix: point ckpt_path at a .ckpt written by mlgen-train; {_WHERE}."
         )
     return checkpoint
+
+
+def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """Rebuild the LightningModule of an mlgen checkpoint; returns `(model, run_config)`.
+
+    The run config stored by `ConfigInCheckpoint` names the class, so no other config is needed.
+    """
+    from hydra.utils import get_class
+
+    from mlgen.callbacks.config_in_checkpoint import CONFIG_KEY
+
+    checkpoint = load_checkpoint(path)
+    if CONFIG_KEY not in checkpoint:
+        raise CheckpointError(
+            f"ckpt_path={path} holds no mlgen config (it was not written by mlgen-train), so the model "
+            f"can't be rebuilt. Fix: use a checkpoint from an mlgen-train run; {_WHERE}."
+        )
+    run_config = checkpoint[CONFIG_KEY]
+    model_cls = get_class(run_config["model"]["_target_"])
+    model = model_cls.load_from_checkpoint(path, map_location="cpu")
+    return model, run_config
