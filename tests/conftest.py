@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from tests.helpers.mnist_files import SHARED_MNIST, real_mnist_split
+from tests.helpers.cifar_files import cifar_root  # noqa: F401  (fixture)
+from tests.helpers.mnist_files import SHARED_MNIST, random_mnist, real_mnist_split
 
 
 @pytest.fixture(autouse=True)
@@ -28,3 +29,12 @@ def mnist_root(tmp_path_factory):
     if not SHARED_MNIST.is_dir():
         pytest.fail(f"real MNIST files expected in {SHARED_MNIST}")
     return real_mnist_split(tmp_path_factory.mktemp("mnist"))
+
+
+@pytest.fixture
+def mnist_like_root(tmp_path):
+    """Tiny random MNIST, Fashion-MNIST and KMNIST folders in torchvision's layout."""
+    root = tmp_path / "mnist-like"
+    for folder in ("MNIST", "FashionMNIST", "KMNIST"):
+        random_mnist(root, folder=folder)
+    return root

@@ -1,0 +1,84 @@
+"""Real training runs of the Classifier on CPU."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mlgen.tasks.evaluate import evaluate
+from mlgen.tasks.train import train
+from tests.helpers.config import CPU_QUICK, compose_config
+
+NETS = ["classifier", "classifier_cnn", "classifier_resnet"]
+DATA = ["digits", "mnist", "fashion_mnist", "kmnist", "cifar10"]
+
+
+@pytest.mark.parametrize("model", NETS)
+@pytest.mark.parametrize("data", DATA)
+def test_fast_dev_run_every_datamodule_and_net(data, model, tmp_path, mnist_like_root, cifar_root):
+    root = cifar_root if data == "cifar10" else mnist_like_root
+    cfg = compose_config(
+        "train",
+        [*CPU_QUICK, f"data={data}", f"model={model}", f"data.root={root}", "data.batch_size=8",
+         "+trainer.fast_dev_run=true"],
+        tmp_path / "run",
+    )
+    result = train(cfg)
+    for name in ("train/loss_epoch", "val/loss", "test/loss"):
+        assert math.isfinite(result.metrics[name]) and result.metrics[name] > 0
+    assert 0 <= result.metrics["test/acc"] <= 1
+
+
+def test_default_run_reaches_95_percent_on_digits_and_writes_its_files(tmp_path):
+    out = tmp_path / "run"
+    result = train(compose_config("train", [*CPU_QUICK, "trainer.max_epochs=10"], out))
+    assert result.metrics["test/acc"] >= 0.95
+    assert result.objective_name == "val/acc" and result.objective >= 0.95
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    assert result.best_checkpoint and result.best_checkpoint.startswith(str(out / "checkpoints" / "epoch_"))
+    header = (out / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/loss_step", "val/acc", "val/f1", "test/acc", "test/f1"} <= set(header)
+
+
+@pytest.mark.slow
+def test_cnn_on_real_mnist_reaches_97_percent_in_3_epochs(tmp_path, mnist_root):
+    cfg = compose_config("train", [*CPU_QUICK, "experiment=mnist_cnn", f"data.root={mnist_root}"], tmp_path / "run")
+    result = train(cfg)
+    assert cfg.trainer.max_epochs == 3
+    assert result.metrics["test/acc"] >= 0.97, result.metrics
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def test_resume_after_epoch_2_ends_with_identical_weights(tmp_path):
+    common = [*CPU_QUICK, "trainer.max_epochs=4", "trainer.deterministic=true", "seed=3",
+              "model.net.dropout=0.3", "data.train_fraction=0.3"]
+    train(compose_config("train", common, tmp_path / "straight"))
+
+    interrupted = tmp_path / "interrupted"
+    train(compose_config("train", [*common, "+callbacks.stop._target_=tests.helpers.callbacks.StopAfterEpochs",
+                                   "+callbacks.stop.epochs=2", "test=false"], interrupted))
+    stopped = torch.load(interrupted / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert stopped["epoch"] == 1  # epochs 0 and 1 done
+
+    resumed = tmp_path / "resumed"
+    train(compose_config("train", [*common, f"ckpt_path={interrupted / 'checkpoints' / 'last.ckpt'}"], resumed))
+    straight, again = _weights(tmp_path / "straight" / "checkpoints" / "last.ckpt"), _weights(resumed / "checkpoints" / "last.ckpt")
+    assert straight.keys() == again.keys()
+    for name in straight:
+        assert torch.equal(straight[name], again[name]), name
+    halfway = _weights(interrupted / "checkpoints" / "last.ckpt")
+    assert not all(torch.equal(halfway[k], straight[k]) for k in straight)  # the resumed run did train
+
+
+def test_eval_rebuilds_model_and_data_from_the_checkpoint_alone(tmp_path):
+    out = tmp_path / "run"
+    trained = train(compose_config("train", [*CPU_QUICK, "trainer.max_epochs=3"], out))
+    cfg = compose_config("eval", [f"ckpt_path={trained.best_checkpoint}", "logger=none", "trainer.enable_progress_bar=false"],
+                         tmp_path / "eval")
+    evaluated = evaluate(cfg)
+    assert evaluated.metrics["test/acc"] == pytest.approx(trained.metrics["test/acc"], abs=1e-6)

@@ -1,0 +1,30 @@
+"""A non-editable install must find the configs: the wheel ships conf/ as `mlgen.conf`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_wheel_ships_every_config_and_console_scripts(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("mlgen-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    configs = {f"mlgen/conf/{p.relative_to(ROOT / 'conf').as_posix()}" for p in (ROOT / "conf").rglob("*.yaml")}
+    assert configs and configs <= names, sorted(configs - names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
+    for script in ("mlgen-train = mlgen.train:main", "mlgen-eval = mlgen.evaluate:main"):
+        assert script in scripts
+
+
+def test_help_lists_config_groups_without_training():
+    cli = Path(sys.executable).with_name("mlgen-train")
+    out = subprocess.run([str(cli), "--help"], capture_output=True, text=True, timeout=60, check=True).stdout
+    for group in ("data:", "model:", "trainer:", "logger:", "experiment:"):
+        assert group in out
