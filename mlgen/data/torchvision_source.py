@@ -1,0 +1,35 @@
+"""Read a torchvision dataset through its own loader, with errors that say which files are missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlgen.utils.errors import DataError
+
+
+def open_torchvision_dataset(dataset_cls: type, root: Path, train: bool, download: bool, expected: list[str]) -> Any:
+    """Instantiate `dataset_cls(root, train=..., download=...)`, turning "not found" into a `DataError`.
+
+    `expected` lists the files torchvision looks for, relative to `root`, so the message can
+    name them; torchvision's own message names neither the folder nor the files.
+    """
+    name = dataset_cls.__name__
+    try:
+        return dataset_cls(str(root), train=train, download=download)
+    except RuntimeError as err:
+        if download:
+            raise DataError(
+                f"{name} could not be downloaded into {root.resolve()} ({err}). Fix: copy the files "
+                f"{', '.join(expected)} under that folder by hand, or run once where the internet is reachable."
+            ) from None
+        raise DataError(
+            f"{name} was not found under data.root={root.resolve()}: expected the files "
+            f"{', '.join(expected)} there. Fix: set data.download=true to fetch it, or set data.root "
+            f"to the folder that already holds them."
+        ) from None
+    except OSError as err:  # URLError and friends: no network while downloading
+        raise DataError(
+            f"{name} could not be downloaded into {root.resolve()} ({err}). Fix: copy the files "
+            f"{', '.join(expected)} under that folder by hand, or run once where the internet is reachable."
+        ) from None
