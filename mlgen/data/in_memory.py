@@ -1,0 +1,97 @@
+"""Batches sliced from tensors that already sit on the training device.
+
+Written by hand because no library offers it: a DataLoader over a TensorDataset calls
+`__getitem__` per sample and collates, which dominates the step time of small models.
+Here a whole split is one tensor on the device and a batch is one index-select.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Sampler
+
+
+class EpochPermutation(Sampler[int]):
+    """This rank's indices for one epoch: a permutation seeded by `seed + epoch`, the same on every
+    rank, of which rank `r` takes every `world_size`-th element starting at `r`.
+
+    With interleaved shards, batch `b` of all ranks together is exactly batch `b` of one process
+    whose batch is `world_size` times larger, so a DDP run matches a single-process run.
+    Lightning calls `set_epoch` at each epoch start, as it does for DistributedSampler.
+    """
+
+    def __init__(self, n: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1, drop_uneven: bool = True) -> None:
+        self.n, self.shuffle, self.seed = n, shuffle, seed
+        self.rank, self.world_size, self.drop_uneven = rank, world_size, drop_uneven
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def indices(self) -> Tensor:
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        else:
+            order = torch.arange(self.n)
+        if self.world_size > 1:
+            if self.drop_uneven:  # every rank must run the same number of steps
+                order = order[: self.n - self.n % self.world_size]
+            else:  # evaluation: wrap around like DistributedSampler, so no sample is lost
+                order = torch.cat([order, order[: -self.n % self.world_size or 0]])
+            order = order[self.rank :: self.world_size]
+        return order
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices().tolist())
+
+    def __len__(self) -> int:
+        return len(self.indices()) if self.world_size > 1 else self.n
+
+
+class InMemoryLoader:
+    """Iterable of `(x, y)` batches.
+
+    Stateful for Lightning: a checkpoint stores the epoch, and a run resumed from a mid-epoch
+    checkpoint (e.g. Slurm preemption) continues at the first batch not yet completed, so it
+    ends with the same number of optimizer steps as an uninterrupted run. That count comes from
+    `completed_batches` (Lightning's own progress tracker), not from what this loader yielded,
+    because Lightning prefetches a batch ahead and a signal can save a checkpoint mid-step.
+    """
+
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor,
+        batch_size: int,
+        sampler: EpochPermutation,
+        device: torch.device | str = "cpu",
+        completed_batches: Callable[[], int] | None = None,
+    ) -> None:
+        self.x, self.y = x.to(device), y.to(device)
+        self.batch_size = batch_size
+        self.sampler = sampler  # Lightning calls `sampler.set_epoch` on this attribute each epoch
+        self.batch_sampler = None  # Lightning inspects it next to `sampler`; batches are sliced here
+        self.completed_batches = completed_batches
+        self._skip = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.sampler) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        order = self.sampler.indices().to(self.x.device)
+        start, self._skip = self._skip * self.batch_size, 0
+        for offset in range(start, len(order), self.batch_size):
+            index = order[offset : offset + self.batch_size]
+            yield self.x.index_select(0, index), self.y.index_select(0, index)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.sampler.epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sampler.set_epoch(state["epoch"])
+        done = self.completed_batches() if self.completed_batches else 0
+        self._skip = done if done < len(self) else 0
