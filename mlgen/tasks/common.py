@@ -10,6 +10,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import WandbLogger
 
 from mlgen.utils.instantiate import build_from_config, instantiate_group, instantiate_loggers
 
@@ -53,7 +54,7 @@ def finish(trainer: pl.Trainer) -> None:
     """Close W&B runs (so the next job of a multirun gets its own) and the process group
     (a lingering gloo/NCCL group sometimes aborts the interpreter at exit)."""
     for logger in trainer.loggers:
-        if type(logger).__name__ == "WandbLogger":
+        if isinstance(logger, WandbLogger):  # mlgen's own subclass included
             import wandb
 
             wandb.finish()
