@@ -27,7 +27,7 @@ def _isolated_env(tmp_path, monkeypatch):
 def mnist_root(tmp_path_factory):
     """The real MNIST test set split 8,000 train / 2,000 test, in torchvision's on-disk layout."""
     if not SHARED_MNIST.is_dir():
-        pytest.fail(f"real MNIST files expected in {SHARED_MNIST}")
+        pytest.fail(f"real MNIST files (t10k-*-idx*-ubyte.gz) expected in {SHARED_MNIST}; set MLGEN_MNIST_T10K to their folder")
     return real_mnist_split(tmp_path_factory.mktemp("mnist"))
 
 

@@ -41,7 +41,7 @@ class EpochPermutation(Sampler[int]):
             if self.drop_uneven:  # every rank must run the same number of steps
                 order = order[: self.n - self.n % self.world_size]
             else:  # evaluation: wrap around like DistributedSampler, so no sample is lost
-                order = torch.cat([order, order[: -self.n % self.world_size or 0]])
+                order = torch.cat([order, order[: -self.n % self.world_size]])
             order = order[self.rank :: self.world_size]
         return order
 

@@ -8,6 +8,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from torch import nn
+from torchmetrics import Metric, MetricCollection
 
 from mlgen.utils.errors import ConfigError
 from mlgen.utils.instantiate import build_from_config
@@ -24,6 +26,9 @@ class MLGenModule(pl.LightningModule):
         scheduler: optional LR scheduler config with `_target_`; stepped every epoch.
         monitor: metric that checkpoints, early stopping and sweeps use.
         monitor_mode: `min` or `max`.
+        compile: `torch.compile` each net (in place, so checkpoints load with or without it).
+        channels_last: channels-last memory format for conv nets and their image inputs
+            (faster convolutions on recent GPUs, especially with bf16).
     """
 
     def __init__(
@@ -34,8 +39,11 @@ class MLGenModule(pl.LightningModule):
         scheduler: Mapping[str, Any] | None = None,
         monitor: str = "val/loss",
         monitor_mode: str = "min",
+        compile: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
+        self.compile_nets, self.channels_last = bool(compile), bool(channels_last)
         if monitor_mode not in ("min", "max"):
             raise ConfigError(f"model.monitor_mode={monitor_mode!r} is invalid. Fix: use min or max.")
         self.shape = tuple(int(s) for s in shape)
@@ -54,6 +62,23 @@ class MLGenModule(pl.LightningModule):
             return optimizer
         scheduler = instantiate(self.hparams.scheduler, optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor}}
+
+    def configure_model(self) -> None:
+        """Lightning calls this once the module is on its device, before fit, test or predict."""
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+        if self.compile_nets:
+            for net in self.nets():
+                net.compile()  # nn.Module.compile keeps state_dict keys, unlike torch.compile(net)
+
+    def nets(self) -> list[nn.Module]:
+        """The trainable nets: every child module except metric containers."""
+        return [m for m in self.children() if not isinstance(m, (Metric, MetricCollection, nn.ModuleDict))]
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.channels_last and isinstance(batch, (tuple, list)) and batch[0].dim() == 4:
+            return (batch[0].contiguous(memory_format=torch.channels_last), *batch[1:])
+        return batch
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["mlgen_rng_states"] = rng_states()

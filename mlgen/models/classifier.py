@@ -34,8 +34,10 @@ class Classifier(MLGenModule):
         label_smoothing: float = 0.0,
         monitor: str = "val/acc",
         monitor_mode: str = "max",
+        compile: bool = False,
+        channels_last: bool = False,
     ) -> None:
-        super().__init__(shape, num_classes, optimizer, scheduler, monitor, monitor_mode)
+        super().__init__(shape, num_classes, optimizer, scheduler, monitor, monitor_mode, compile, channels_last)
         self.save_hyperparameters(logger=False)  # the run logs the whole composed config instead
         self.net: nn.Module = self.build_net(net, shape=self.shape, num_classes=self.num_classes)
         metrics = MetricCollection(

@@ -10,6 +10,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.loggers import WandbLogger
 
 from mlgen.utils.instantiate import build_from_config, instantiate_group, instantiate_loggers
@@ -39,6 +40,8 @@ def config_as_dict(cfg: DictConfig) -> dict[str, Any]:
 def build_trainer(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
     """Trainer from `cfg.trainer` with the callbacks and loggers of their groups; logs the full config."""
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks") + list(extra_callbacks or [])
+    if not cfg.trainer.get("enable_progress_bar", True):  # the switch wins over callbacks.progress_bar
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer = build_from_config(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     for logger in trainer.loggers:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
-SHARED_MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist-t10k"
+# The real MNIST test set lives next to the repository (../shared), never inside it.
+SHARED_MNIST = Path(os.environ.get("MLGEN_MNIST_T10K", Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist-t10k"))
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

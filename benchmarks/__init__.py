@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks.throughput` (speed against plain PyTorch) and quality runs."""

@@ -1,0 +1,196 @@
+"""Training throughput of mlgen against a plain PyTorch loop, measured in one process.
+
+For each model family, on the same data, net, batch size and optimizer, it times:
+  (a) plain loop over pre-made tensor batches on the device (the limit),
+  (b) the same loop over a standard DataLoader(TensorDataset),
+  (c) mlgen's Trainer (the `mlgen-train` config) with the in-memory data path,
+  (d) the same with the DataLoader path,
+and reports samples/s and the ratios (c)/(a), (d)/(a), (c)/(d) as a table and JSON, plus the
+start-up time of `mlgen-train --help` and of a one-step run.
+
+    python -m benchmarks.throughput                  # full: MNIST t10k images, CPU (+ GPU bf16 if present)
+    python -m benchmarks.throughput --small          # CI smoke run on digits; asserts nothing about speed
+
+Epoch 0 of every case is a warm-up and is not timed; each case runs `--repeats` times and the
+best run counts (timing noise on a shared machine only ever slows a run down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from benchmarks.families import FAMILIES, Family
+from benchmarks.timing import EpochTimer, sync
+
+
+def compose(overrides: list[str]) -> Any:
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    from mlgen.utils import resolvers  # noqa: F401  (registers ${mlgen_run_id:} and friends)
+
+    with initialize_config_module("mlgen.conf", version_base="1.3"):
+        return hydra_compose("train", overrides=overrides)
+
+
+def mnist_t10k_root(folder: Path) -> Path:
+    """All 10,000 real MNIST test images laid out as torchvision's MNIST *train* split."""
+    from tests.helpers.mnist_files import SHARED_MNIST, read_idx_gz, write_mnist_folder
+
+    images = read_idx_gz(SHARED_MNIST / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx_gz(SHARED_MNIST / "t10k-labels-idx1-ubyte.gz")
+    return write_mnist_folder(folder, (images, labels), (images[:100], labels[:100]))
+
+
+def plain_loop(step: Callable[[torch.Tensor, torch.Tensor], None], batches: Callable[[], Any], epochs: int,
+               device: torch.device, bf16: bool) -> float:
+    """Samples/s of `step` over the batches of epochs 1.. (epoch 0 warms up)."""
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    samples, seconds = 0, 0.0
+    for epoch in range(epochs):
+        sync(device)
+        start = time.perf_counter()
+        n = 0
+        for x, y in batches():
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with autocast:
+                step(x, y)
+            n += len(y)
+        sync(device)
+        if epoch > 0:
+            samples, seconds = samples + n, seconds + time.perf_counter() - start
+    return samples / seconds
+
+
+def trainer_run(cfg: Any, epochs: int) -> float:
+    """Samples/s of mlgen's own Trainer, built exactly as `mlgen-train` builds it."""
+    from mlgen.tasks.common import build_trainer
+    from mlgen.utils.instantiate import instantiate_datamodule, instantiate_model
+
+    datamodule, model = instantiate_datamodule(cfg.data), instantiate_model(cfg.model)
+    timer = EpochTimer()
+    trainer = build_trainer(cfg, extra_callbacks=[timer])
+    trainer.fit(model, datamodule=datamodule)
+    return timer.samples_per_second()
+
+
+def bench_family(family: Family, base: list[str], epochs: int, repeats: int, device: torch.device,
+                 precision: str) -> dict[str, float]:
+    accelerator = "gpu" if device.type == "cuda" else "cpu"
+    overrides = [*base, *family.overrides, f"trainer.accelerator={accelerator}", f"trainer.precision={precision}",
+                 f"trainer.max_epochs={epochs}"]
+    cfg = compose([*overrides, "data.in_memory=true"])
+    datamodule = _setup(cfg)
+    x, y = datamodule.datasets["train"].tensors
+    batch = cfg.data.batch_size
+    on_device = [(x[i : i + batch].to(device), y[i : i + batch].to(device)) for i in range(0, len(x), batch)]
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
+    bf16 = precision.startswith("bf16")
+
+    def plain(batches: Callable[[], Any]) -> float:
+        torch.manual_seed(0)
+        return plain_loop(family.plain_step(cfg, device), batches, epochs, device, bf16)
+
+    runs: dict[str, Callable[[], float]] = {
+        "plain_tensors": lambda: plain(lambda: (on_device[i] for i in torch.randperm(len(on_device)).tolist())),
+        "plain_dataloader": lambda: plain(lambda: loader),
+        "mlgen_in_memory": lambda: trainer_run(cfg, epochs),
+        "mlgen_dataloader": lambda: trainer_run(compose([*overrides, "data.in_memory=false"]), epochs),
+    }
+    result = {name: max(run() for _ in range(repeats)) for name, run in runs.items()}
+    result["in_memory_vs_plain"] = result["mlgen_in_memory"] / result["plain_tensors"]
+    result["dataloader_vs_plain"] = result["mlgen_dataloader"] / result["plain_tensors"]
+    result["in_memory_vs_dataloader"] = result["mlgen_in_memory"] / result["mlgen_dataloader"]
+    return result
+
+
+def _setup(cfg: Any) -> Any:
+    from mlgen.utils.instantiate import instantiate_datamodule
+
+    datamodule = instantiate_datamodule(cfg.data)
+    datamodule.setup("fit")
+    return datamodule
+
+
+def startup_seconds(data: list[str], log_dir: Path) -> dict[str, float]:
+    """Wall time of `mlgen-train --help` and of a one-step run, each in a fresh interpreter."""
+    env = {**os.environ, "MLGEN_LOG_DIR": str(log_dir)}
+    command = shutil.which("mlgen-train") or "mlgen-train"
+
+    def timed(args: list[str]) -> float:
+        start = time.perf_counter()
+        done = subprocess.run([command, *args], env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"mlgen-train {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        return time.perf_counter() - start
+
+    one_step = [*data, "logger=csv", "trainer=cpu", "trainer.max_epochs=1", *(f"trainer.limit_{s}_batches=1" for s in ("train", "val", "test"))]
+    return {"help_s": timed(["--help"]), "one_step_run_s": timed(one_step)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", action="store_true", help="CI smoke mode: digits, few epochs, one repeat")
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per case (the first is warm-up)")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--devices", nargs="+", default=None, help="cpu and/or cuda (default: cpu, plus cuda if present)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/throughput.json"))
+    args = parser.parse_args(argv)
+
+    epochs = args.epochs or (2 if args.small else 12)
+    repeats = args.repeats or (1 if args.small else 3)
+    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    with tempfile.TemporaryDirectory() as tmp:
+        data = ["data=digits"] if args.small else ["data=mnist", f"data.root={mnist_t10k_root(Path(tmp) / 'mnist')}"]
+        base = [*data, f"data.batch_size={args.batch_size}", "logger=csv",
+                f"paths.output_dir={tmp}/run", "callbacks.model_summary=null", "trainer.limit_val_batches=0",
+                "trainer.num_sanity_val_steps=0", "test=false", "trainer.enable_progress_bar=false"]
+        report: dict[str, Any] = {"mode": "small" if args.small else "full", "epochs": epochs, "repeats": repeats,
+                                  "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(), "results": []}
+        for device_name in devices:
+            precision = "bf16-mixed" if device_name == "cuda" else "32-true"
+            for name in args.families:
+                result = bench_family(FAMILIES[name], base, epochs, repeats, torch.device(device_name), precision)
+                report["results"].append({"family": name, "device": device_name, "precision": precision, **result})
+        report["startup"] = startup_seconds(["data=digits"], Path(tmp) / "logs")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print_report(report, args.out)
+    return report
+
+
+def print_report(report: dict[str, Any], path: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Training throughput, samples/s ({report['mode']} mode, batch {report['batch_size']})")
+    for column in ("family", "device", "(a) plain", "(b) plain DL", "(c) mlgen mem", "(d) mlgen DL", "c/a", "d/a", "c/d"):
+        table.add_column(column)
+    for r in report["results"]:
+        table.add_row(r["family"], f"{r['device']} {r['precision']}",
+                      *(f"{r[k]:,.0f}" for k in ("plain_tensors", "plain_dataloader", "mlgen_in_memory", "mlgen_dataloader")),
+                      *(f"{r[k]:.2f}" for k in ("in_memory_vs_plain", "dataloader_vs_plain", "in_memory_vs_dataloader")))
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    s = report["startup"]
+    console.print(f"mlgen-train --help: {s['help_s']:.2f} s; one-step run: {s['one_step_run_s']:.2f} s; JSON: {path}")
+
+
+if __name__ == "__main__":
+    main()
