@@ -62,6 +62,10 @@ class MLGenWandbLogger(WandbLogger):
         watch_log: str = "all",
         watch_log_freq: int = 100,
     ) -> None:
+        # WandbLogger imports wandb only when the run starts; importing it here makes a broken or
+        # missing install fail at construction, where mlgen skips the logger and trains on.
+        import wandb  # noqa: F401
+
         if watch_log not in _WATCH_LOG:
             raise ConfigError(
                 f"logger.wandb.watch_log={watch_log!r} is invalid: it must be one of {', '.join(_WATCH_LOG)}. "
