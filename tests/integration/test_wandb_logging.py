@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mlgen.tasks.evaluate import evaluate
 from mlgen.tasks.train import train
 from mlgen.utils.errors import ConfigError
 from tests.helpers.config import CPU_QUICK, compose_config
@@ -14,7 +15,7 @@ from tests.helpers.wandb_runs import offline_run_dirs, read_offline_run
 WANDB_QUICK = [*(o for o in CPU_QUICK if not o.startswith("logger=")), "logger=wandb"]
 
 
-def test_offline_run_holds_config_per_epoch_metrics_test_summary_best_model_and_histograms(tmp_path):
+def test_offline_runs_hold_config_per_epoch_metrics_test_summary_best_model_histograms_and_eval(tmp_path):
     out = tmp_path / "run"
     cfg = compose_config("train", [*WANDB_QUICK, "experiment=digits_mlp", "trainer.max_epochs=3", "tags=[sweepless,t1]",
                                    "logger.wandb.log_model=true", "logger.wandb.watch=true",
@@ -50,6 +51,15 @@ def test_offline_run_holds_config_per_epoch_metrics_test_summary_best_model_and_
     keys = {key for row in run.history for key in row}
     assert any(k.startswith("gradients/net.") and k.endswith("._type") for k in keys)
     assert any(k.startswith("parameters/net.") and k.endswith("._type") for k in keys)
+
+    # mlgen-eval of the best checkpoint: its own run, typed eval, with the same test metric
+    evaluate(compose_config("eval", [f"ckpt_path={result.best_checkpoint}", "logger=wandb",
+                                     "trainer.enable_progress_bar=false"], tmp_path / "eval"))
+    (eval_dir,) = offline_run_dirs(tmp_path / "eval" / "wandb")
+    evaluated = read_offline_run(eval_dir)
+    assert evaluated.run["job_type"] == "eval" and evaluated.run["run_id"] != run.run["run_id"]
+    assert evaluated.config["ckpt_path"] == result.best_checkpoint
+    assert evaluated.summary["test/acc"] == pytest.approx(result.metrics["test/acc"], abs=1e-6)
 
 
 def test_without_watch_and_log_model_there_are_no_histograms_or_artifacts(tmp_path):
