@@ -65,20 +65,17 @@ class MLGenModule(pl.LightningModule):
 
     def configure_model(self) -> None:
         """Lightning calls this once the module is on its device, before fit, test or predict."""
-        if self.channels_last:
-            self.to(memory_format=torch.channels_last)
-        if self.compile_nets:
-            for net in self.nets():
+        for net in self.nets():
+            if self.channels_last:
+                net.to(memory_format=torch.channels_last)
+                # a hook, not on_after_batch_transfer: that would silence the datamodule's own hook
+                net.register_forward_pre_hook(_channels_last_input)
+            if self.compile_nets:
                 net.compile()  # nn.Module.compile keeps state_dict keys, unlike torch.compile(net)
 
     def nets(self) -> list[nn.Module]:
         """The trainable nets: every child module except metric containers."""
         return [m for m in self.children() if not isinstance(m, (Metric, MetricCollection, nn.ModuleDict))]
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if self.channels_last and isinstance(batch, (tuple, list)) and batch[0].dim() == 4:
-            return (batch[0].contiguous(memory_format=torch.channels_last), *batch[1:])
-        return batch
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["mlgen_rng_states"] = rng_states()
@@ -86,6 +83,13 @@ class MLGenModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "mlgen_rng_states" in checkpoint:
             set_rng_states(checkpoint["mlgen_rng_states"])
+
+
+def _channels_last_input(net: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    x = args[0]
+    if isinstance(x, torch.Tensor) and x.dim() == 4:
+        return (x.contiguous(memory_format=torch.channels_last), *args[1:])
+    return args
 
 
 def check_optimizer_config(cfg: Mapping[str, Any], key: str) -> None:

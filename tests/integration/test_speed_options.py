@@ -65,3 +65,13 @@ def test_default_progress_bar_refreshes_every_10_steps(tmp_path):
 
     cfg = compose_config("train", ["trainer=cpu", "logger=csv"], tmp_path / "run")
     assert build_trainer(cfg).progress_bar_callback.refresh_rate == 10
+
+
+def test_channels_last_option_converts_weights_and_inputs_of_every_net(tmp_path):
+    model = instantiate_model(compose_config("train", [*CPU_QUICK, "model=classifier_cnn", "model.channels_last=true"], tmp_path / "run").model)
+    model.configure_model()
+    seen = []
+    model.net.features.register_forward_pre_hook(lambda m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    model(torch.randn(4, 1, 8, 8))
+    assert seen == [True]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in model.parameters() if w.dim() == 4)
