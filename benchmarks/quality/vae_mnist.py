@@ -1,0 +1,76 @@
+"""Quality benchmark of the VAE family on real MNIST (the test-set split of tests/helpers/mnist_files.py:
+first 8,000 images train, last 2,000 test, binarized).
+
+`--model vae`: the MLP VAE of experiment=mnist_vae (2x400 hidden, 20-d latent, 30 epochs) and its
+test/iwae_nll (k = model.iwae_samples = 1000); acceptance (issue 3): < 110 nats.
+`--model cvae`: trains the judging classifier (experiment=mnist_cnn) unless --clf is given, trains the
+CVAE (experiment=mnist_cvae) and prints the share of its samples for label c that the classifier
+calls c; acceptance: >= 0.90. Prints one line per step and a JSON summary at the end.
+
+    nice -n 10 python benchmarks/quality/vae_mnist.py --model vae --out /tmp/vae_bench
+    nice -n 10 python benchmarks/quality/vae_mnist.py --model cvae --out /tmp/vae_bench [--clf CKPT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for tests.helpers
+
+from mlgen.metrics.label_agreement import label_agreement  # noqa: E402
+from mlgen.tasks.train import train  # noqa: E402
+from mlgen.utils.checkpoints import load_model  # noqa: E402
+from tests.helpers.config import CPU_QUICK, compose_config  # noqa: E402
+from tests.helpers.mnist_files import real_mnist_split  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=["vae", "cvae"], required=True)
+    parser.add_argument("--out", type=Path, required=True, help="work folder (data, runs)")
+    parser.add_argument("--clf", help="cvae: classifier checkpoint to reuse (default: train one)")
+    parser.add_argument("--per-class", type=int, default=1000, help="cvae: samples per class judged")
+    parser.add_argument("--trainer", default="cpu", help="trainer config of every run (cpu, gpu, ...)")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for the VAE run")
+    args = parser.parse_args()
+    os.environ.setdefault("MLGEN_LOG_DIR", str(args.out / "logs"))
+    os.environ.setdefault("WANDB_MODE", "disabled")
+
+    root = args.out / "mnist"
+    if not (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").is_file():
+        real_mnist_split(root)
+    common = [*CPU_QUICK, f"trainer={args.trainer}", f"data.root={root}", "seed=1"]
+    summary: dict[str, object] = {"model": args.model}
+
+    start = time.time()
+    cfg = compose_config("train", [*common, f"experiment=mnist_{args.model}", *args.overrides], args.out / args.model)
+    result = train(cfg)
+    summary.update(epochs=cfg.trainer.max_epochs, train_and_test_wall_s=round(time.time() - start),
+                   **{k: result.metrics[k] for k in ("val/elbo", "test/elbo", "test/recon", "test/kl") if k in result.metrics})
+    print(f"{args.model}: {summary}", flush=True)
+    if args.model == "vae":
+        summary["test/iwae_nll"] = result.metrics["test/iwae_nll"]
+        summary["iwae_samples"] = cfg.model.iwae_samples
+    else:
+        clf = args.clf
+        if clf is None:
+            clf_result = train(compose_config("train", [*common, "experiment=mnist_cnn", "logger=none"], args.out / "clf"))
+            clf = clf_result.best_checkpoint
+            summary["classifier_test_acc"] = clf_result.metrics["test/acc"]
+        generator, _ = load_model(result.best_checkpoint)
+        classifier, _ = load_model(clf)
+        torch.manual_seed(0)
+        summary["label_agreement"] = label_agreement(generator.eval(), classifier.eval(), 10, args.per_class)
+        summary["samples_judged"] = 10 * args.per_class
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Encoder and decoder of the VAE family for any image shape (8x8, 28x28, 32x32, ...).
+
+Empty `channels` gives an MLP; otherwise strided convolutions (encoder) and transposed
+convolutions (decoder), each halving/doubling the resolution, come before/after the MLP part.
+Labels enter as a one-hot vector concatenated to the flat features (a CVAE when `num_labels > 0`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from mlgen.nets.mlp import mlp
+from mlgen.utils.errors import ConfigError
+
+
+def _check_resolution(shape: Sequence[int], channels: Sequence[int], key: str) -> None:
+    _, h, w = shape
+    if min(h, w) < 2 ** len(channels):
+        raise ConfigError(
+            f"{key}={list(channels)} halves the resolution {len(channels)} times, too often for {h}x{w} "
+            f"inputs. Fix: give at most {int(math.log2(min(h, w)))} channel entries."
+        )
+
+
+def _with_labels(h: Tensor, labels: Tensor | None) -> Tensor:
+    return h if labels is None else torch.cat([h, labels], dim=1)
+
+
+class Encoder(nn.Module):
+    """x (+ one-hot labels) -> `[B, 2 * latent_dim]`: the mean and log-variance of q(z | x)."""
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        latent_dim: int,
+        num_labels: int = 0,
+        hidden: Sequence[int] = (400, 400),
+        channels: Sequence[int] = (),
+    ) -> None:
+        super().__init__()
+        _check_resolution(shape, channels, "model.net.encoder.channels")
+        widths = [shape[0], *channels]
+        convs = [m for a, b in zip(widths, widths[1:]) for m in (nn.Conv2d(a, b, 4, 2, 1), nn.ReLU(inplace=True))]
+        self.features = nn.Sequential(*convs, nn.Flatten())
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, *shape)).shape[1]
+        self.head = mlp(flat + num_labels, hidden, 2 * latent_dim)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.head(_with_labels(self.features(x), labels))
+
+
+class Decoder(nn.Module):
+    """z (+ one-hot labels) -> `[B, out_channels, H, W]`: the parameters of p(x | z)."""
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        latent_dim: int,
+        out_channels: int,
+        num_labels: int = 0,
+        hidden: Sequence[int] = (400, 400),
+        channels: Sequence[int] = (),
+    ) -> None:
+        super().__init__()
+        _check_resolution(shape, channels, "model.net.decoder.channels")
+        _, self.height, self.width = shape
+        if not channels:
+            self.start = (out_channels, self.height, self.width)
+            self.body = mlp(latent_dim + num_labels, hidden, math.prod(self.start))
+            self.upsample: nn.Module = nn.Identity()
+            return
+        factor = 2 ** len(channels)
+        self.start = (channels[0], math.ceil(self.height / factor), math.ceil(self.width / factor))
+        self.body = nn.Sequential(mlp(latent_dim + num_labels, hidden, math.prod(self.start)), nn.ReLU(inplace=True))
+        widths = [*channels, channels[-1]]
+        ups = [m for a, b in zip(widths, widths[1:]) for m in (nn.ConvTranspose2d(a, b, 4, 2, 1), nn.ReLU(inplace=True))]
+        self.upsample = nn.Sequential(*ups, nn.Conv2d(channels[-1], out_channels, 3, padding=1))
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        h = self.body(_with_labels(z, labels)).view(-1, *self.start)
+        return self.upsample(h)[..., : self.height, : self.width]

@@ -1,0 +1,63 @@
+"""The image-grid callback: PNGs every N epochs and on the last one, the same grids in W&B (offline) and
+TensorBoard, and any module with only `sample()` (no reconstructions, no labels) works too."""
+
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
+from torch import nn
+
+from mlgen.callbacks.image_grid import ImageGrid
+from mlgen.data.digits import DigitsDataModule
+from mlgen.tasks.train import train
+from tests.helpers.config import CPU_QUICK, compose_config
+
+
+def test_grids_go_to_png_wandb_and_tensorboard_every_n_epochs(tmp_path):
+    overrides = [*CPU_QUICK, "experiment=digits_cvae", "logger=[wandb,tensorboard]", "trainer.max_epochs=3",
+                 "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "test=false",
+                 "callbacks.image_grid.every_n_epochs=2", "callbacks.image_grid.n_samples=20",
+                 "callbacks.image_grid.n_reconstructions=10", "callbacks.image_grid.nrow=10"]
+    run = tmp_path / "run"
+    train(compose_config("train", overrides, run))
+    # every second epoch (index 1) and the last one (index 2), never epoch 0
+    assert sorted(p.name for p in (run / "images").iterdir()) == [
+        "reconstructions_epoch001.png", "reconstructions_epoch002.png", "samples_epoch001.png", "samples_epoch002.png"]
+    with Image.open(run / "images" / "samples_epoch002.png") as image:
+        assert image.size == (10 * 10 + 2, 2 * 10 + 2)  # 8x8 digits with 2-pixel padding, 2 rows of 10
+    media = sorted((run / "wandb").glob("offline-run-*/files/media/images/images/*.png"))
+    assert sorted(p.name.split("_")[0] for p in media) == ["reconstructions"] * 2 + ["samples"] * 2
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={IMAGES: 0})
+    events.Reload()
+    assert sorted(events.Tags()[IMAGES]) == ["images/reconstructions", "images/samples"]
+    samples = events.Images("images/samples")
+    assert len(samples) == 2 and (samples[-1].width, samples[-1].height) == (102, 22)
+    assert samples[0].step < samples[1].step
+
+
+class OnlySamples(pl.LightningModule):
+    """The least a generative module offers: `sample(n, labels=None)`; nothing to reconstruct."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.image = nn.Parameter(torch.zeros(1, 8, 8))
+
+    def training_step(self, batch, batch_idx):
+        return (batch[0] - torch.tanh(self.image)).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def sample(self, n, labels=None):
+        assert labels is None  # not conditional: the callback must not pass labels
+        return torch.tanh(self.image).expand(n, -1, -1, -1)
+
+
+def test_any_module_with_sample_gets_a_sample_grid(tmp_path):
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=2, limit_val_batches=0, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[ImageGrid(n_samples=6, nrow=3, dirpath=str(tmp_path / "grids"))])
+    trainer.fit(OnlySamples(), datamodule=DigitsDataModule(root=str(tmp_path), batch_size=32))
+    assert [p.name for p in (tmp_path / "grids").iterdir()] == ["samples_epoch000.png"]
+    with Image.open(tmp_path / "grids" / "samples_epoch000.png") as image:
+        assert image.size == (3 * 10 + 2, 2 * 10 + 2)
