@@ -3,8 +3,8 @@
 Works for every module with `sample(n, labels=None)` returning images in [-1, 1]; conditional modules
 (`hparams.conditional`) get the classes in turn, so with `nrow = num_classes` each column is one class.
 Modules that also have `reconstruct(x, labels)` get a grid of validation images (odd rows) over their
-reconstructions (even rows). Grids go to `<dirpath>/<name>_epoch<E>.png` always, and to every
-logger that takes images: W&B (`WandbLogger.log_image`) and TensorBoard (`add_image`).
+reconstructions (even rows). Grids (torchvision's `make_grid`) go to `<dirpath>/<name>_epoch<E>.png`
+always, and to every logger that takes images: W&B (`WandbLogger.log_image`) and TensorBoard (`add_image`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
 from mlgen.models.generative import cycle_labels, is_conditional
 from mlgen.utils.errors import ConfigError
@@ -73,7 +74,10 @@ class ImageGrid(pl.Callback):
             self.write(trainer, name, grid)
 
     def grid(self, images: Tensor) -> Tensor:
-        return make_grid(images.detach().float().cpu(), nrow=self.nrow, normalize=True, value_range=(-1, 1))
+        """A uint8 `[3, H, W]` grid, rounded as `save_image` rounds: every logger gets the pixels of the PNG
+        (W&B reads float tensors as 0-255 values, so [0, 1] floats would show black)."""
+        grid = make_grid(images.detach().float().cpu(), nrow=self.nrow, normalize=True, value_range=(-1, 1))
+        return grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
 
     def reference_batch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[Tensor, Tensor] | None:
         """The first validation images (whole rows of them), fetched once; None when the module
@@ -93,7 +97,7 @@ class ImageGrid(pl.Callback):
     def write(self, trainer: pl.Trainer, name: str, grid: Tensor) -> None:
         folder = Path(self.dirpath or Path(trainer.default_root_dir) / "images")
         folder.mkdir(parents=True, exist_ok=True)
-        save_image(grid, folder / f"{name}_epoch{trainer.current_epoch:03d}.png")
+        Image.fromarray(grid.permute(1, 2, 0).numpy()).save(folder / f"{name}_epoch{trainer.current_epoch:03d}.png")
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image(key=f"images/{name}", images=[grid], step=trainer.global_step)

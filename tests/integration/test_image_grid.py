@@ -1,6 +1,7 @@
 """The image-grid callback: PNGs every N epochs and on the last one, the same grids in W&B (offline) and
 TensorBoard, and any module with only `sample()` (no reconstructions, no labels) works too."""
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from PIL import Image
@@ -27,6 +28,9 @@ def test_grids_go_to_png_wandb_and_tensorboard_every_n_epochs(tmp_path):
         assert image.size == (10 * 10 + 2, 2 * 10 + 2)  # 8x8 digits with 2-pixel padding, 2 rows of 10
     media = sorted((run / "wandb").glob("offline-run-*/files/media/images/images/*.png"))
     assert sorted(p.name.split("_")[0] for p in media) == ["reconstructions"] * 2 + ["samples"] * 2
+    with Image.open(media[-1]) as logged, Image.open(run / "images" / "samples_epoch002.png") as written:
+        assert np.array_equal(np.asarray(logged.convert("RGB")), np.asarray(written))  # same pixels, not black
+        assert np.asarray(written).max() > 100  # mean images of a barely trained model: grey, not black
     events = EventAccumulator(str(run / "tensorboard"), size_guidance={IMAGES: 0})
     events.Reload()
     assert sorted(events.Tags()[IMAGES]) == ["images/reconstructions", "images/samples"]

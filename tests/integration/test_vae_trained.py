@@ -64,7 +64,7 @@ def test_cvae_samples_are_classified_as_their_label(runs):
     generator, _ = load_model(runs["cvae"].best_checkpoint)
     classifier, _ = load_model(runs["classifier"].best_checkpoint)
     torch.manual_seed(0)
-    assert label_agreement(generator.eval(), classifier.eval(), num_classes=10, n_per_class=50) >= 0.85
+    assert label_agreement(generator.eval(), classifier.eval(), num_classes=10, n_per_class=50) >= 0.9  # seen: 0.99
 
 
 def sample_config(ckpt, out, *extra):
