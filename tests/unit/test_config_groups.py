@@ -18,6 +18,8 @@ def _options(group: str) -> list[str]:
 
 
 CASES = [(g, o) for g in GROUPS for o in _options(g)]
+# options with a mandatory value (???) get one here
+REQUIRED = {("data", "synthetic"): ["data.generator_ckpt=generator.ckpt"]}
 
 
 def test_every_group_has_options():
@@ -27,7 +29,7 @@ def test_every_group_has_options():
 
 @pytest.mark.parametrize(("group", "option"), CASES, ids=[f"{g}={o}" for g, o in CASES])
 def test_group_option_composes_and_resolves(group, option, tmp_path):
-    cfg = compose_config("train", [f"{group}={option}"], tmp_path)
+    cfg = compose_config("train", [f"{group}={option}", *REQUIRED.get((group, option), [])], tmp_path)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for key in ("data", "model", "trainer", "callbacks", "paths"):
         assert key in resolved
@@ -35,6 +37,12 @@ def test_group_option_composes_and_resolves(group, option, tmp_path):
     assert resolved["model"]["num_classes"] == resolved["data"]["num_classes"]
     if group in ("data", "model", "trainer"):
         assert resolved[group]["_target_"].startswith(("mlgen.", "pytorch_lightning."))
+
+
+def test_synth_config_extends_train(tmp_path):
+    cfg = compose_config("synth", ["generator_ckpt=g.ckpt", "experiment=mnist_synth"], tmp_path)
+    assert cfg.task_name == "synth" and cfg.model.net._target_.endswith("ConvClassifierNet")
+    assert cfg.data._target_.endswith("MNISTDataModule") and cfg.low_data.train_fraction == 0.1
 
 
 def test_eval_config_composes(tmp_path):
