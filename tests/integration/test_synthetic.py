@@ -1,0 +1,106 @@
+"""Synthetic training data from a conditional generator, and `mlgen-synth` end to end on digits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import torch
+
+from mlgen.data.synthetic import SyntheticDataModule
+from mlgen.tasks.train import train
+from mlgen.utils.errors import ConfigError
+from tests.helpers.config import CPU_QUICK, compose_config
+from tests.helpers.wandb_runs import offline_run_dirs, read_offline_run
+
+
+def _generator(tmp_path_factory, model: str, epochs: int) -> str:
+    out = tmp_path_factory.mktemp(model)
+    cfg = compose_config("train", [*CPU_QUICK, "experiment=digits_vae", f"model={model}", f"trainer.max_epochs={epochs}",
+                                   "callbacks=default", "callbacks.model_summary=null", "model.iwae_samples=2", "test=false"], out)
+    return str(train(cfg).output_dir / "checkpoints" / "last.ckpt")
+
+
+@pytest.fixture(scope="module")
+def cvae_ckpt(tmp_path_factory):
+    return _generator(tmp_path_factory, "cvae", epochs=30)
+
+
+def _datamodule(ckpt, tmp_path, **options):
+    cfg = compose_config("train", ["data=synthetic", f"data.generator_ckpt={ckpt}", "data.real.binarize=true"], tmp_path)
+    for key, value in options.items():
+        cfg.data[key] = value
+    from mlgen.utils.instantiate import instantiate_datamodule
+
+    datamodule = instantiate_datamodule(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule
+
+
+def _train_set(datamodule):
+    return datamodule.real.datasets["train"].tensors
+
+
+def test_samples_are_class_balanced_and_seeded(cvae_ckpt, tmp_path):
+    x, y = _train_set(_datamodule(cvae_ckpt, tmp_path / "a", size=500))
+    assert x.shape == (500, 1, 8, 8) and x.min() >= -1 and x.max() <= 1
+    assert torch.bincount(y, minlength=10).tolist() == [50] * 10
+    x_again, _ = _train_set(_datamodule(cvae_ckpt, tmp_path / "b", size=500))
+    assert torch.equal(x, x_again)
+    x_other, _ = _train_set(_datamodule(cvae_ckpt, tmp_path / "c", size=500, seed=1))
+    assert not torch.equal(x, x_other)
+
+
+def test_class_proportions_and_cache(cvae_ckpt, tmp_path):
+    datamodule = _datamodule(cvae_ckpt, tmp_path, size=300, class_proportions=[2, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    _, y = _train_set(datamodule)
+    assert torch.bincount(y, minlength=10).tolist()[:3] == [200, 100, 0]
+    (cache,) = (tmp_path / "synthetic").glob("samples_*.pt")
+    assert datamodule.cache_path() == cache
+
+
+def test_mix_ratio_adds_samples_to_all_real_examples(cvae_ckpt, tmp_path):
+    real = _datamodule(cvae_ckpt, tmp_path / "real", mix_ratio=0.0)
+    n_real = len(real.real.datasets["train"])
+    x_real, _ = _train_set(real)
+    mixed = _datamodule(cvae_ckpt, tmp_path / "mixed", mix_ratio=0.25)
+    x, y = _train_set(mixed)
+    assert len(x) == n_real + round(n_real / 3)
+    assert torch.equal(x[:n_real], x_real)  # every real example is kept
+    assert not list((tmp_path / "real" / "synthetic").glob("*.pt"))  # mix_ratio=0 draws nothing
+
+
+def test_unconditional_generator_is_refused(tmp_path_factory, tmp_path):
+    vae = _generator(tmp_path_factory, "vae", epochs=1)
+    with pytest.raises(ConfigError, match=r"unconditional VAE.*model=cvae"):
+        _datamodule(vae, tmp_path, size=10)
+
+
+def test_missing_generator_checkpoint_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"data.generator_ckpt=.*nope.ckpt does not exist"):
+        _datamodule(tmp_path / "nope.ckpt", tmp_path)
+
+
+@pytest.mark.slow
+def test_mlgen_synth_reports_cas_and_low_data_gain(cvae_ckpt, tmp_path):
+    log_dir = tmp_path / "logs"
+    done = subprocess.run(
+        ["mlgen-synth", "experiment=digits_synth", f"generator_ckpt={cvae_ckpt}", "trainer.max_epochs=8",
+         "trainer.enable_progress_bar=false", "callbacks.model_summary=null", f"paths.log_dir={log_dir}"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Classification" not in done.stderr
+    (path,) = log_dir.glob("synth/runs/*/synth_report.json")
+    report = json.loads(path.read_text())
+    assert report["real_acc"] >= 0.9
+    assert 0.5 <= report["cas"] <= 1.0  # a 30-epoch 8x8 CVAE; MNIST numbers are in the README
+    assert report["cas_ratio"] == pytest.approx(report["cas"] / report["real_acc"])
+    assert report["low_data_gain"] == pytest.approx(report["low_data_mixed_acc"] - report["low_data_real_acc"])
+    assert ("beats" in report["verdict"]) and f"{report['low_data_fraction']:.0%}" in report["verdict"]
+    assert "CAS / real" in done.stdout
+    summaries = [read_offline_run(d).summary for d in offline_run_dirs(path.parent)]
+    (summary,) = [s for s in summaries if "synth/cas" in s]
+    assert summary["synth/cas_ratio"] == pytest.approx(report["cas_ratio"])
