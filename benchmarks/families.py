@@ -34,6 +34,48 @@ def classifier_step(cfg: Any, device: torch.device) -> Step:
     return step
 
 
+def vae_step(cfg: Any, device: torch.device) -> Step:
+    model = instantiate_model(cfg.model).to(device).train()
+    optimizer = model.make_optimizer(model.hparams.optimizer, model.parameters())
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        recon, kl = model.elbo_terms(x, y)
+        loss = (recon + model.hparams.beta * kl).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def gan_step(cfg: Any, device: torch.device) -> Step:
+    """One discriminator and one generator update, plus the EMA update, as `GAN.training_step` does."""
+    from mlgen.models.gan_losses import discriminator_loss, generator_loss
+
+    model = instantiate_model(cfg.model).to(device).train()
+    opt_g, opt_d = model.configure_optimizers()
+    g, d, kind = model.generator, model.discriminator, model.hparams.loss
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        fake = g(torch.randn(len(x), model.hparams.latent_dim, device=x.device), None)
+        d.requires_grad_(True)
+        d_loss = discriminator_loss(kind, d(x, None), d(fake.detach(), None))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        d.requires_grad_(False)
+        g_loss = generator_loss(kind, d(fake, None))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        if model.generator_ema is not None:
+            model.generator_ema.update_parameters(g)
+
+    return step
+
+
 FAMILIES: dict[str, Family] = {
     "classifier": Family(("model=classifier",), classifier_step),
+    "vae": Family(("model=vae", "data.binarize=true"), vae_step),
+    "gan": Family(("model=dcgan",), gan_step),
 }
