@@ -6,9 +6,6 @@ Adds to `pytorch_lightning.loggers.WandbLogger` only what it has no argument for
   `log_graph`, which the Trainer calls once with the module at the start of fit.
 - `sweep_job_type`: the W&B job type of trials of a Hydra multirun or a W&B sweep agent, so
   sweep trials can be told apart from single runs in the W&B UI.
-- `log_image` takes float image tensors in [0, 1], the convention of torchvision's make_grid/save_image
-  and TensorBoard's add_image, which mlgen's callbacks follow; `wandb.Image` expects [0, 255]
-  and would store such an image as black.
 Every argument is explicit so a misspelt `logger.wandb.*` option is rejected by name.
 """
 
@@ -17,7 +14,6 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-import torch
 from pytorch_lightning.loggers import WandbLogger
 from torch import nn
 
@@ -92,12 +88,6 @@ class MLGenWandbLogger(WandbLogger):
         self._watch = (watch_log, watch_log_freq) if watch else None
         self._watched: set[int] = set()
 
-    def log_image(self, key: str, images: list[Any], step: int | None = None, **kwargs: Any) -> None:
-        """Float tensors are [0, 1] images: stored as uint8 with save_image's rounding, so the W&B image
-        and the PNG in the run dir are the same pixels. Anything else goes to W&B unchanged."""
-        images = [_float_to_uint8(image) for image in images]
-        super().log_image(key=key, images=images, step=step, **kwargs)
-
     def log_graph(self, model: nn.Module, input_array: Any = None) -> None:
         """Start `wandb.watch` on the module once (the Trainer calls this at the start of fit and test)."""
         if self._watch is None or id(model) in self._watched:
@@ -106,8 +96,3 @@ class MLGenWandbLogger(WandbLogger):
         self.watch(model, log=log, log_freq=log_freq, log_graph=False)
         self._watched.add(id(model))
 
-
-def _float_to_uint8(image: Any) -> Any:
-    if isinstance(image, torch.Tensor) and image.is_floating_point():
-        return image.detach().mul(255).add(0.5).clamp(0, 255).to("cpu", torch.uint8)
-    return image
