@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,7 +58,7 @@ def test_metric_family(name, family):
 
 def test_run_without_csv_logs_says_how_to_get_them(tmp_path):
     (tmp_path / "run").mkdir()
-    proc = subprocess.run(["mlgen-plot", str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([str(Path(sys.executable).with_name("mlgen-plot")), str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "holds no metrics.csv" in proc.stderr and "logger=csv" in proc.stderr
     assert "Traceback" not in proc.stderr

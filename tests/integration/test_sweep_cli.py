@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ QUICK = ["trainer=cpu", "trainer.enable_progress_bar=false", "callbacks.model_su
 
 def _run(args: list[str], log_dir: Path) -> tuple[Path, str]:
     env = {**os.environ, "MLGEN_LOG_DIR": str(log_dir)}
-    proc = subprocess.run(["mlgen-train", *args], env=env, capture_output=True, text=True, timeout=600,
+    proc = subprocess.run([str(Path(sys.executable).with_name("mlgen-train")), *args], env=env, capture_output=True, text=True, timeout=600,
                           stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (sweep_dir,) = (log_dir / "train" / "multiruns").iterdir()

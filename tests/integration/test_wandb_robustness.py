@@ -40,7 +40,7 @@ def _no_credentials_env(tmp_path: Path) -> dict[str, str]:
 
 
 def _train_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["mlgen-train", *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+    proc = subprocess.run([str(Path(sys.executable).with_name("mlgen-train")), *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
