@@ -4,7 +4,7 @@ first 8,000 images train, last 2,000 test, binarized).
 `--model vae`: the MLP VAE of experiment=mnist_vae (2x400 hidden, 20-d latent, 30 epochs) and its
 test/iwae_nll (k = model.iwae_samples = 1000); acceptance (issue 3): < 110 nats.
 `--model cvae`: trains the judging classifier (experiment=mnist_cnn) unless --clf is given, trains the
-CVAE (experiment=mnist_cvae) and prints the share of its samples for label c that the classifier
+CVAE (experiment=mnist_cvae, 2-d latent) and prints the share of its samples for label c that the classifier
 calls c; acceptance: >= 0.90. Prints one line per step and a JSON summary at the end.
 
     nice -n 10 python benchmarks/quality/vae_mnist.py --model vae --out /tmp/vae_bench

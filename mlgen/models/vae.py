@@ -75,8 +75,10 @@ class VAE(MLGenModule):
         scheduler: Mapping[str, Any] | None = None,
         monitor: str = "val/elbo",
         monitor_mode: str = "max",
+        compile: bool = False,
+        channels_last: bool = False,
     ) -> None:
-        super().__init__(shape, num_classes, optimizer, scheduler, monitor, monitor_mode)
+        super().__init__(shape, num_classes, optimizer, scheduler, monitor, monitor_mode, compile, channels_last)
         self.save_hyperparameters(logger=False)  # the run logs the whole composed config instead
         _require(_is_int(latent_dim) and latent_dim > 0, "model.latent_dim", latent_dim, "it must be a positive integer", "e.g. model.latent_dim=20")
         _require(likelihood in LIKELIHOODS, "model.likelihood", likelihood, f"it must be one of {LIKELIHOODS}", "model.likelihood=bernoulli for binarized data, gaussian otherwise")

@@ -17,6 +17,8 @@ VARIANTS = {
     "gaussian_learned": ["model=vae", "model.likelihood=gaussian", "model.gaussian_std=learned"],
     "gaussian_fixed": ["model=vae", "model.likelihood=gaussian", "model.gaussian_std=0.1"],
 }
+# the speed option that changes tensors (compile is the classifier tests' business: slow to build on CPU)
+EXTRA = {("vae", "vae_conv"): ["model.channels_last=true"]}
 SIDE = {"digits": 8, "mnist": 28, "cifar10": 32}
 
 
@@ -33,7 +35,7 @@ def data_overrides(data, variant, request):
 @pytest.mark.parametrize("net", ["vae_mlp", "vae_conv"])
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_fast_dev_run(variant, net, data, tmp_path, request):
-    overrides = [*CPU_QUICK, *VARIANTS[variant], f"model/net={net}", *data_overrides(data, variant, request),
+    overrides = [*CPU_QUICK, *VARIANTS[variant], *EXTRA.get((variant, net), []), f"model/net={net}", *data_overrides(data, variant, request),
                  "callbacks=generative", "+trainer.fast_dev_run=3", "model.iwae_samples=4", "model.iwae_chunk=3",
                  "data.batch_size=16", "data.eval_batch_size=16", "callbacks.image_grid.n_samples=8",
                  "callbacks.image_grid.n_reconstructions=8", "callbacks.image_grid.nrow=4"]
