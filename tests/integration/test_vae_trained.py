@@ -16,7 +16,7 @@ from mlgen.metrics.label_agreement import label_agreement
 from mlgen.tasks.sample import sample
 from mlgen.tasks.train import train
 from mlgen.utils.checkpoints import load_model
-from mlgen.utils.errors import ConfigError
+from mlgen.utils.errors import CheckpointError, ConfigError
 from mlgen.utils.instantiate import instantiate_datamodule
 from tests.helpers.config import CPU_QUICK, compose_config
 
@@ -98,6 +98,15 @@ def test_sample_writes_png_grid_and_tensor_for_vae_and_cvae(runs, tmp_path):
 def test_bad_labels_are_config_errors(runs, tmp_path, model, labels, expected):
     with pytest.raises(ConfigError, match=expected.replace("[", r"\[").replace("]", r"\]")):
         sample(sample_config(runs[model].best_checkpoint, tmp_path / "x.png", f"labels={labels}"))
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.slow
+def test_sample_rejects_a_bad_n_and_a_checkpoint_that_cannot_sample(runs, tmp_path):
+    with pytest.raises(ConfigError, match=r"n=0 is invalid: it must be a positive integer\. Fix: e\.g\. n=64"):
+        sample(sample_config(runs["vae"].best_checkpoint, tmp_path / "x.png", "n=0"))
+    with pytest.raises(CheckpointError, match="holds a Classifier, which cannot sample"):
+        sample(sample_config(runs["classifier"].best_checkpoint, tmp_path / "x.png"))
     assert not (tmp_path / "x.png").exists()
 
 
