@@ -19,6 +19,7 @@ from torch.distributions import Normal
 from mlgen.metrics.likelihood import iwae_nll, kl_to_standard_normal, log_normal_diag, log_standard_normal
 from mlgen.models.base import MLGenModule
 from mlgen.models.generative import cycle_labels
+from mlgen.utils.distributed import global_batch_randn
 from mlgen.utils.errors import ConfigError
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -133,7 +134,7 @@ class VAE(MLGenModule):
     def elbo_terms(self, x: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One-sample (reparameterised) reconstruction NLL and closed-form KL, per example."""
         mu, logvar = self.encode(x, labels)
-        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+        z = mu + (0.5 * logvar).exp() * global_batch_randn(mu)  # DDP draws a 1-process run's noise
         recon = -self.log_likelihood(self.decode(z, labels), x)
         return recon, kl_to_standard_normal(mu, logvar)
 

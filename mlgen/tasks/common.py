@@ -9,11 +9,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.seed import reset_seed
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.loggers import WandbLogger
 
+from mlgen.utils.hydra_ddp import pin_ddp_children_to_this_job, release_ddp_job
 from mlgen.utils.instantiate import build_from_config, instantiate_group, instantiate_loggers
+from mlgen.utils.slurm import check_trainer_matches_slurm, in_slurm_job
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +46,29 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = N
     if not cfg.trainer.get("enable_progress_bar", True):  # the switch wins over callbacks.progress_bar
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = instantiate_loggers(cfg.get("logger"))
-    trainer = build_from_config(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    slurm_args: dict[str, Any] = {}
+    if in_slurm_job():
+        slurm_args, requeue = _slurm_preemption()
+        callbacks.append(requeue)
+    trainer = build_from_config(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, **slurm_args)
+    check_trainer_matches_slurm(trainer.num_devices, trainer.num_nodes)  # before any logger starts a run
+    pin_ddp_children_to_this_job()  # Lightning's DDP children re-run the command line
     for logger in trainer.loggers:
         logger.log_hyperparams(config_as_dict(cfg))
+    # Lightning's DDP re-seeds every rank at set-up, after the model was built; doing the same with one
+    # process makes 1 and N processes start training from the same random state (same noise, masks).
+    reset_seed()
     return trainer
+
+
+def _slurm_preemption() -> tuple[dict[str, Any], pl.Callback]:
+    """Trainer arguments and callback that hand preemption to mlgen's DDP-safe SlurmRequeue instead
+    of Lightning's in-handler auto-requeue, which deadlocks under DDP (see its module)."""
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    from mlgen.callbacks.slurm_requeue import SlurmRequeue
+
+    return {"plugins": [SLURMEnvironment(auto_requeue=False)]}, SlurmRequeue()
 
 
 def metrics_as_floats(metrics: dict[str, Any]) -> dict[str, float]:
@@ -63,3 +85,4 @@ def finish(trainer: pl.Trainer) -> None:
             wandb.finish()
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+    release_ddp_job()  # the next job of a multirun launches its own DDP ranks

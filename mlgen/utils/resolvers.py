@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import time
+from typing import Any
 
 from omegaconf import OmegaConf
+
+from mlgen.utils import slurm
 
 # Fixed once per process, so every job of a multirun and every re-resolution agrees.
 _LOCAL_RUN_ID = time.strftime("%Y-%m-%d_%H-%M-%S") + "_" + secrets.token_hex(2)
@@ -28,6 +32,36 @@ def run_id() -> str:
     return _LOCAL_RUN_ID
 
 
+def wandb_run_id(output_dir: str) -> str | None:
+    """W&B run id of a Slurm job: the same for every requeue of the job, so the resumed run
+    continues the curves of the preempted one (used with `resume: allow`); None (W&B picks one)
+    outside Slurm.
+
+    The job id alone is not unique: job ids restart when a cluster's state is wiped and repeat
+    across clusters, and all jobs of a multirun inside one allocation share it. A short hash of
+    the run's absolute output dir (itself named after the job, and per job in a multirun) tells
+    those apart while staying fixed across requeues.
+    """
+    name = run_id()
+    if not name.startswith("slurm-"):
+        return None
+    cluster = os.environ.get("SLURM_CLUSTER_NAME", "slurm")
+    digest = hashlib.sha1(os.path.abspath(output_dir).encode()).hexdigest()[:8]
+    return f"{cluster}-{name.removeprefix('slurm-')}-{digest}"
+
+
+def is_rank_zero() -> bool:
+    """True unless this process is a non-zero rank of a distributed job, judged from the variables
+    srun (SLURM_PROCID), torchrun (RANK) and Lightning's own DDP launcher (LOCAL_RANK, NODE_RANK)
+    set before Hydra composes, i.e. before Lightning can tell."""
+    return all(int(os.environ.get(var, "0") or 0) == 0 for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"))
+
+
+def if_rank_zero(on_rank_zero: Any, elsewhere: Any) -> Any:
+    """`${mlgen_if_rank_zero:A,B}`: A on rank 0, B on the other ranks (e.g. no Hydra log file there)."""
+    return on_rank_zero if is_rank_zero() else elsewhere
+
+
 def wandb_mode() -> str:
     """W&B mode that never prompts: `WANDB_MODE` wins, else online only when credentials exist."""
     from mlgen.utils.wandb_mode import resolve_wandb_mode
@@ -37,9 +71,19 @@ def wandb_mode() -> str:
 
 def register() -> None:
     """Register mlgen's resolvers (idempotent)."""
-    for name, func in {"mlgen_run_id": run_id, "mlgen_wandb_mode": wandb_mode}.items():
+    resolvers = {
+        "mlgen_run_id": run_id,
+        "mlgen_wandb_mode": wandb_mode,
+        "mlgen_wandb_run_id": wandb_run_id,
+        "mlgen_if_rank_zero": if_rank_zero,
+        "mlgen_slurm_tasks_per_node": slurm.tasks_per_node,
+        "mlgen_slurm_nodes": slurm.num_nodes,
+    }
+    for name, func in resolvers.items():
         if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, func)
+            # mlgen_run_id is cached: Hydra copies the cache into each job's config of a multirun,
+            # so a job that a launcher runs elsewhere (a submitit Slurm job) keeps the sweep dir.
+            OmegaConf.register_new_resolver(name, func, use_cache=name == "mlgen_run_id")
 
 
 register()

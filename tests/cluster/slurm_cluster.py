@@ -223,17 +223,20 @@ class LocalSlurmCluster:
 
     # --------------------------------------------------------------- helpers
     def run(self, args: list[str], cwd: str | os.PathLike[str] | None = None,
-            timeout: float = 60.0, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run a Slurm client command (srun, squeue, ...) against this cluster."""
-        proc = subprocess.run(args, cwd=cwd, env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
+            timeout: float = 60.0, check: bool = True,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a Slurm client command (srun, squeue, ...) against this cluster; `env` adds
+        variables (sbatch passes its environment on to the job)."""
+        proc = subprocess.run(args, cwd=cwd, env={**self.env, **(env or {})}, capture_output=True,
+                              text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise RuntimeError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    def sbatch(self, args: list[str], cwd: str | os.PathLike[str] | None = None) -> str:
+    def sbatch(self, args: list[str], cwd: str | os.PathLike[str] | None = None,
+               env: dict[str, str] | None = None) -> str:
         """Submit with `sbatch --parsable ARGS`; return the job id."""
-        return self.run(["sbatch", "--parsable", *args], cwd=cwd).stdout.strip().split(";")[0]
+        return self.run(["sbatch", "--parsable", *args], cwd=cwd, env=env).stdout.strip().split(";")[0]
 
     def state(self, job_id: str) -> str:
         """The job's current JobState (finished jobs stay visible for MinJobAge=300 s)."""

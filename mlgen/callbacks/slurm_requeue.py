@@ -1,0 +1,76 @@
+"""Checkpoint-and-requeue on Slurm's warning signal, safe under DDP.
+
+Lightning's own auto-requeue (SLURMEnvironment(auto_requeue=True)) saves the checkpoint inside
+the signal handler. Under DDP that deadlocks: the handler's barrier on one rank meets another
+rank blocked in a gradient all-reduce or in Lightning's per-step SIGTERM broadcast, and the job
+hangs until it is killed (seen here with 2 ranks on CPU; Lightning issue #21406, fix not
+released). So the handler here only sets a flag; before each training step every rank asks
+whether any rank got the signal (one all-reduce), and then all save the hpc checkpoint together,
+rank 0 runs `scontrol requeue`, and all exit. Saving between steps (not in `on_train_batch_end`,
+where Lightning counts the step as processed but not completed) makes the resumed run continue
+with exactly the next batch, so it ends with the weights of an uninterrupted run. The requeued job starts in the same run dir, and
+Lightning resumes from the newest `hpc_ckpt_*.ckpt` in `trainer.default_root_dir` on its own.
+Written by hand because no library does this correctly today.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+from types import FrameType
+from typing import Any
+
+import pytorch_lightning as pl
+
+log = logging.getLogger(__name__)
+
+
+class SlurmRequeue(pl.Callback):
+    """On `signum` (SIGUSR1, as `#SBATCH --signal=USR1@120` sends): save, requeue, exit.
+
+    Exits with status 0 after the requeue, before testing, so a preempted attempt neither writes
+    a final checkpoint nor reports test metrics; the requeued attempt does.
+    """
+
+    def __init__(self, signum: int = signal.SIGUSR1) -> None:
+        self.signum = signal.Signals(signum)
+        self._received = False
+        self._previous: Any = None
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._received = True  # nothing else: the handler may interrupt any bytecode, even a collective
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._previous = signal.signal(self.signum, self._on_signal)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self._previous is not None:
+            signal.signal(self.signum, self._previous)
+            self._previous = None
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if not trainer.strategy.reduce_boolean_decision(self._received, all=False):
+            return
+        path = trainer._checkpoint_connector.hpc_save_path(trainer.default_root_dir)  # Lightning's naming
+        trainer.save_checkpoint(path)  # every rank: it is a collective
+        if trainer.is_global_zero:
+            log.info("%s received: saved %s at global step %d", self.signum.name, path, trainer.global_step)
+        requeued = trainer.strategy.broadcast(_requeue() if trainer.is_global_zero else False, src=0)
+        if requeued:
+            raise SystemExit(0)  # Lightning tears down, loggers finish; the requeued job resumes
+        log.error("could not requeue the job; training goes on, resume later from %s", path)
+        self._received = False
+
+
+def _requeue() -> bool:
+    """`scontrol requeue` this job (or this array task); True when Slurm accepted it."""
+    array_job = os.environ.get("SLURM_ARRAY_JOB_ID")
+    job = f"{array_job}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array_job else os.environ["SLURM_JOB_ID"]
+    proc = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+    if proc.returncode != 0:
+        log.error("scontrol requeue %s failed (%d): %s", job, proc.returncode, proc.stderr.strip())
+        return False
+    log.info("requeued Slurm job %s", job)
+    return True

@@ -1,0 +1,68 @@
+"""2-process DDP on CPU (`trainer=ddp_cpu`, the real `mlgen-train` CLI) ends with the same weights as one
+process whose batch is the global batch (2 x 16 = 32), for a classifier and a VAE; and DDP under Hydra
+leaves exactly one run dir."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+
+COMMON = ["trainer.max_epochs=2", "test=false", "logger=csv", "trainer.enable_progress_bar=false",
+          "callbacks.model_summary=null", "callbacks.model_checkpoint.monitor=null"]
+# Random masks and noise are drawn per rank, so dropout is off; the VAE draws its noise per global batch.
+MODELS = {"classifier": ["model.net.dropout=0"], "vae": ["model=vae", "data.binarize=true", "model.latent_dim=4"]}
+
+
+def _train(tmp_path: Path, name: str, overrides: list[str]) -> tuple[dict, list[float]]:
+    """Final checkpoint and the per-epoch training losses of one run."""
+    log_dir = tmp_path / name
+    env = {**os.environ, "MLGEN_LOG_DIR": str(log_dir), "OMP_NUM_THREADS": "1"}
+    cli = Path(sys.executable).with_name("mlgen-train")
+    proc = subprocess.run([str(cli), *COMMON, *overrides], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (run,) = (log_dir / "train" / "runs").iterdir()  # the DDP child wrote into the parent's run dir
+    assert not (run / "train_ddp_process_1.log").exists() and (run / "train.log").exists()
+    with open(run / "csv" / "metrics.csv") as handle:
+        losses = [float(row["train/loss_epoch"]) for row in csv.DictReader(handle) if row.get("train/loss_epoch")]
+    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False), losses
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_two_ranks_match_one_process_with_the_global_batch(tmp_path: Path, model: str) -> None:
+    ddp, _ = _train(tmp_path, "ddp", ["trainer=ddp_cpu", "data.batch_size=16", *MODELS[model]])
+    single, losses = _train(tmp_path, "single", ["trainer=cpu", "data.batch_size=32", *MODELS[model]])
+    assert ddp["global_step"] == single["global_step"] == 2 * 41  # 1,294 digits / 32 per global batch, 2 epochs
+    assert losses[-1] < losses[0]  # it trained, so equal weights are not just equal initial weights
+    assert ddp["state_dict"].keys() == single["state_dict"].keys()
+    for name, weight in single["state_dict"].items():
+        torch.testing.assert_close(ddp["state_dict"][name], weight, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_ddp_multirun_keeps_both_ranks_in_each_jobs_dir(tmp_path: Path) -> None:
+    # Lightning starts rank 1 by re-running the command line: without mlgen's fix, `-m` makes it a sweep
+    # of its own in a new dir, and rank 0 waits for it forever.
+    env = {**os.environ, "MLGEN_LOG_DIR": str(tmp_path / "logs"), "OMP_NUM_THREADS": "1"}
+    cli = Path(sys.executable).with_name("mlgen-train")
+    proc = subprocess.run([str(cli), "-m", "trainer=ddp_cpu", "model.optimizer.lr=1e-3,3e-3", *COMMON],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "logs" / "train").iterdir()] == ["multiruns"]
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    trials = json.loads((sweep / "trials.json").read_text())["trials"]
+    assert [(t["status"], t["overrides"][1]) for t in trials] == [
+        ("completed", "model.optimizer.lr=0.001"), ("completed", "model.optimizer.lr=0.003")]
+    for job in ("0", "1"):
+        assert sorted(p.name for p in (sweep / job).iterdir()) == [
+            ".hydra", "checkpoints", "csv", "train.log", "trial.json"]
+        ckpt = torch.load(sweep / job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+        assert ckpt["global_step"] == 2 * 11  # the 2 ranks shared each epoch: 1,294 digits / (2 x 64), 2 epochs

@@ -1,0 +1,84 @@
+"""Sweeps on a real local Slurm: `hydra/launcher=submitit_slurm` multiruns and slurm/sweep.sbatch arrays;
+and a job whose Trainer disagrees with its Slurm tasks fails at once with the fix in the message."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .jobs import CPU_SBATCH, QUIET, job_env, submit
+from .slurm_cluster import LocalSlurmCluster
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+SINGLE = ["trainer=cpu", "trainer.max_epochs=3", "logger=csv", *QUIET]
+
+
+def _best_logged(run_dir: Path, metric: str) -> float:
+    with open(run_dir / "csv" / "metrics.csv") as handle:
+        return max(float(row[metric]) for row in csv.DictReader(handle) if row.get(metric))
+
+
+def test_submitit_slurm_multirun_runs_every_job_on_the_cluster(slurm_cluster: LocalSlurmCluster, tmp_path: Path) -> None:
+    launcher = ["hydra/launcher=submitit_slurm", "hydra.launcher.gpus_per_node=null",
+                "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2", "hydra.launcher.timeout_min=10"]
+    proc = subprocess.run(["mlgen-train", "-m", *launcher, "model.optimizer.lr=1e-3,3e-3", *SINGLE],
+                          cwd=tmp_path, env={**slurm_cluster.env, **job_env(tmp_path)}, capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    (sweep_dir,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    assert not (tmp_path / "logs" / "train" / "runs").exists()  # jobs kept the launcher's sweep dir
+    summary = json.loads((sweep_dir / "trials.json").read_text())
+    trials = summary["trials"]
+    assert [t["status"] for t in trials] == ["completed", "completed"]
+    assert [t["overrides"][0] for t in trials] == ["model.optimizer.lr=0.001", "model.optimizer.lr=0.003"]
+    for t in trials:
+        assert Path(t["run_dir"]) == sweep_dir / str(t["number"])
+        assert t["objective"] == pytest.approx(_best_logged(Path(t["run_dir"]), "val/acc"), abs=1e-7)
+    assert summary["best"]["objective"] == max(t["objective"] for t in trials)
+
+    # each trial was a Slurm array task that completed on the cluster
+    tasks = sorted(p.name for p in (sweep_dir / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name))
+    assert [t.split("_")[1] for t in tasks] == ["0", "1"]
+    for task in tasks:
+        assert slurm_cluster.state(task) == "COMPLETED"
+
+
+def test_sweep_sbatch_runs_one_override_line_per_array_task(slurm_cluster: LocalSlurmCluster, tmp_path: Path) -> None:
+    lines = tmp_path / "sweep.txt"
+    lines.write_text("model.optimizer.lr=1e-3\nmodel.optimizer.lr=3e-3 'tags=[a, b]'\n")
+    job = submit(slurm_cluster, tmp_path, "sweep.sbatch", [*CPU_SBATCH, "--array=0-1"], [str(lines), *SINGLE])
+    runs = tmp_path / "logs" / "train" / "runs"
+    for task in ("0", "1"):
+        assert slurm_cluster.wait(f"{job.job_id}_{task}", timeout=240) == "COMPLETED", \
+            (tmp_path / f"slurm-{job.job_id}_{task}.out").read_text()[-3000:]
+    assert sorted(p.name for p in runs.iterdir()) == [f"slurm-{job.job_id}_0", f"slurm-{job.job_id}_1"]
+    overrides = [yaml.safe_load((runs / f"slurm-{job.job_id}_{t}" / ".hydra" / "overrides.yaml").read_text())
+                 for t in ("0", "1")]
+    assert overrides[0] == ["model.optimizer.lr=1e-3", *SINGLE]
+    assert overrides[1] == ["model.optimizer.lr=3e-3", "tags=[a, b]", *SINGLE]
+    for t in ("0", "1"):
+        assert (runs / f"slurm-{job.job_id}_{t}" / "checkpoints" / "last.ckpt").exists()
+
+
+def test_devices_disagreeing_with_slurm_tasks_fail_fast(slurm_cluster: LocalSlurmCluster, tmp_path: Path) -> None:
+    # 2 tasks per node, but trainer=cpu trains on 1 device: without the check, two unrelated copies
+    # would train into one run dir (and with devices > tasks, DDP would wait forever)
+    start = time.monotonic()
+    job = submit(slurm_cluster, tmp_path, "train.sbatch", [*CPU_SBATCH, "--ntasks-per-node=2"], SINGLE)
+    assert job.wait(timeout=120) == "FAILED"
+    out = job.text()
+    message = ("trainer.devices=1 and trainer.num_nodes=1 disagree with Slurm, which started 2 task(s) per node "
+               "on 1 node(s); DDP would hang or train unrelated copies. Fix: trainer.devices=2 trainer.num_nodes=1")
+    assert out.count(message) == 2, out[-3000:]  # each rank says it, then exits 2, no traceback
+    assert "Traceback" not in out and job.field("ExitCode") == "2:0"
+    assert not (job.run_dir / "checkpoints").exists()
+    assert time.monotonic() - start < 90
