@@ -14,13 +14,13 @@ from mlgen.tasks.train import train
 from mlgen.utils.checkpoints import load_model
 from tests.helpers.config import CPU_QUICK, compose_config
 
-EPOCHS = 25
+EPOCHS = 8
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("gan")
-    train(compose_config("train", [*CPU_QUICK, "trainer.max_epochs=5", "test=false"], root / "clf"))
+    train(compose_config("train", [*CPU_QUICK, "trainer.max_epochs=3", "test=false"], root / "clf"))
     clf = root / "clf" / "checkpoints" / "last.ckpt"
     common = [*CPU_QUICK, "callbacks=default", "experiment=digits_cgan", f"model.metrics.feature_ckpt={clf}"]
     return {
