@@ -46,6 +46,7 @@ class GAN(MLGenModule):
         metrics: `features` (classifier | inception), `feature_ckpt`, `inception_weights`,
             `kid_subsets`, `kid_subset_size` (see `mlgen.metrics.fid`).
         monitor, monitor_mode: see `MLGenModule`; null monitor keeps the last checkpoint.
+        compile, channels_last: see `MLGenModule`; they apply to G, D and the EMA generator.
     """
 
     def __init__(
@@ -65,8 +66,10 @@ class GAN(MLGenModule):
         metrics: Mapping[str, Any] | None = None,
         monitor: str | None = None,
         monitor_mode: str = "min",
+        compile: bool = False,
+        channels_last: bool = False,
     ) -> None:
-        super().__init__(shape, num_classes, optimizer, None, monitor, monitor_mode)
+        super().__init__(shape, num_classes, optimizer, None, monitor, monitor_mode, compile, channels_last)
         self.save_hyperparameters(logger=False)  # the run logs the whole composed config instead
         check_optimizer_config(d_optimizer, "model.d_optimizer")
         if loss not in LOSSES:
@@ -123,6 +126,10 @@ class GAN(MLGenModule):
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         z = torch.randn(world * n, self.hparams.latent_dim, device=self.device)
         return z[rank * n : (rank + 1) * n]
+
+    def nets(self) -> list[nn.Module]:
+        """G, D and the EMA generator; not the frozen feature extractor of the quality metrics."""
+        return [self.generator, self.discriminator] + ([self.generator_ema.module] if self.generator_ema is not None else [])
 
     # --- training ------------------------------------------------------------------------
     def setup(self, stage: str) -> None:

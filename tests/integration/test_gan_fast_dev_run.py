@@ -15,7 +15,8 @@ from tests.helpers.config import CPU_QUICK, compose_config
 
 VARIANTS = {
     "dcgan_bce": ["model=dcgan"],
-    "hinge_sn": ["model=dcgan", "model.loss=hinge", "model.discriminator.spectral_norm=true"],
+    "hinge_sn_channels_last": ["model=dcgan", "model.loss=hinge", "model.discriminator.spectral_norm=true",
+                               "model.channels_last=true"],
     "wgan_gp": ["model=wgan_gp", "model.n_critic=2"],
     "cgan_projection": ["model=cgan"],
     "cgan_concat": ["model=cgan", "model.discriminator.conditioning=concat"],
