@@ -191,3 +191,21 @@ def test_sample_without_ema_uses_the_generator_and_rejects_labels_when_unconditi
     assert torch.equal(gan.sample(3), gan.generator(z))
     with pytest.raises(ValueError, match="unconditional GAN"):
         gan.sample(3, torch.tensor([0, 1, 2]))
+
+
+def test_each_ddp_rank_draws_its_own_slice_of_the_same_noise():
+    """Ranks share one RNG state; each keeps its slice of `world_size * n` draws, so their noise differs
+    while their RNGs stay in step."""
+    from types import SimpleNamespace
+
+    gan = make_gan()
+    slices = []
+    for rank in (0, 1):
+        gan._trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        torch.manual_seed(7)
+        slices.append(gan.noise(3))
+        after = torch.rand(1)
+    gan._trainer = None
+    torch.manual_seed(7)
+    assert torch.equal(torch.cat(slices), torch.randn(6, 4))
+    assert torch.equal(after, torch.rand(1))  # both ranks consumed the same draws
