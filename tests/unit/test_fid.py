@@ -94,3 +94,9 @@ def test_build_sample_quality_options():
         build_sample_quality({"features": "vgg"}, (1, 8, 8), 10, False)
     with pytest.raises(ConfigError, match="model.metrics.feature_ckpt=/nowhere.ckpt does not exist"):
         build_sample_quality({"feature_ckpt": "/nowhere.ckpt"}, (1, 8, 8), 10, False)
+
+
+def test_inception_features_without_torch_fidelity_explain_the_offline_alternative():
+    with pytest.raises(ConfigError, match=r"model.metrics.features=inception could not load the Inception network.*"
+                                          r"model.metrics.features=classifier with model.metrics.feature_ckpt="):
+        build_sample_quality({"features": "inception"}, (1, 28, 28), 10, False)
