@@ -5,8 +5,9 @@ the signal handler. Under DDP that deadlocks: the handler's barrier on one rank 
 rank blocked in a gradient all-reduce or in Lightning's per-step SIGTERM broadcast, and the job
 hangs until it is killed (seen here with 2 ranks on CPU; Lightning issue #21406, fix not
 released). So the handler here only sets a flag; before each training step every rank asks
-whether any rank got the signal (one all-reduce), and then all save the hpc checkpoint together,
-rank 0 runs `scontrol requeue`, and all exit. Saving between steps (not in `on_train_batch_end`,
+whether any rank got the signal (one all-reduce), then all save the hpc checkpoint together and
+exit; rank 0 runs `scontrol requeue` last thing before its interpreter ends, because the requeue
+kills the job at once, and loggers (W&B, CSV) must have flushed by then. Saving between steps (not in `on_train_batch_end`,
 where Lightning counts the step as processed but not completed) makes the resumed run continue
 with exactly the next batch, so it ends with the weights of an uninterrupted run. The requeued job starts in the same run dir, and
 Lightning resumes from the newest `hpc_ckpt_*.ckpt` in `trainer.default_root_dir` on its own.
@@ -15,6 +16,7 @@ Written by hand because no library does this correctly today.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -28,10 +30,11 @@ log = logging.getLogger(__name__)
 
 
 class SlurmRequeue(pl.Callback):
-    """On `signum` (SIGUSR1, as `#SBATCH --signal=USR1@120` sends): save, requeue, exit.
+    """On `signum` (SIGUSR1, as `#SBATCH --signal=USR1@120` sends): save, exit, requeue.
 
-    Exits with status 0 after the requeue, before testing, so a preempted attempt neither writes
-    a final checkpoint nor reports test metrics; the requeued attempt does.
+    Exits with status 0 before testing, so a preempted attempt neither writes a final checkpoint nor
+    reports test metrics; the requeued attempt does. If the requeue fails the job ends there, and
+    the log says which checkpoint to resume from by hand.
     """
 
     def __init__(self, signum: int = signal.SIGUSR1) -> None:
@@ -57,20 +60,17 @@ class SlurmRequeue(pl.Callback):
         trainer.save_checkpoint(path)  # every rank: it is a collective
         if trainer.is_global_zero:
             log.info("%s received: saved %s at global step %d", self.signum.name, path, trainer.global_step)
-        requeued = trainer.strategy.broadcast(_requeue() if trainer.is_global_zero else False, src=0)
-        if requeued:
-            raise SystemExit(0)  # Lightning tears down, loggers finish; the requeued job resumes
-        log.error("could not requeue the job; training goes on, resume later from %s", path)
-        self._received = False
+            atexit.register(_requeue, path)  # after Lightning's teardown and mlgen's finish()
+        raise SystemExit(0)
 
 
-def _requeue() -> bool:
-    """`scontrol requeue` this job (or this array task); True when Slurm accepted it."""
+def _requeue(checkpoint: str) -> None:
+    """`scontrol requeue` this job (or this array task)."""
     array_job = os.environ.get("SLURM_ARRAY_JOB_ID")
     job = f"{array_job}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array_job else os.environ["SLURM_JOB_ID"]
     proc = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
     if proc.returncode != 0:
-        log.error("scontrol requeue %s failed (%d): %s", job, proc.returncode, proc.stderr.strip())
-        return False
-    log.info("requeued Slurm job %s", job)
-    return True
+        log.error("scontrol requeue %s failed (%d): %s. Resume with ckpt_path=%s", job, proc.returncode,
+                  proc.stderr.strip(), checkpoint)
+    else:
+        log.info("requeued Slurm job %s", job)

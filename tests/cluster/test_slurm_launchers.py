@@ -49,7 +49,7 @@ def test_submitit_slurm_multirun_runs_every_job_on_the_cluster(slurm_cluster: Lo
     tasks = sorted(p.name for p in (sweep_dir / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name))
     assert [t.split("_")[1] for t in tasks] == ["0", "1"]
     for task in tasks:
-        assert slurm_cluster.state(task) == "COMPLETED"
+        assert slurm_cluster.wait(task, timeout=30) == "COMPLETED"  # submitit returns once the result is written
 
 
 def test_sweep_sbatch_runs_one_override_line_per_array_task(slurm_cluster: LocalSlurmCluster, tmp_path: Path) -> None:
