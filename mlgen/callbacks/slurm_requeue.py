@@ -4,13 +4,15 @@ Lightning's own auto-requeue (SLURMEnvironment(auto_requeue=True)) saves the che
 the signal handler. Under DDP that deadlocks: the handler's barrier on one rank meets another
 rank blocked in a gradient all-reduce or in Lightning's per-step SIGTERM broadcast, and the job
 hangs until it is killed (seen here with 2 ranks on CPU; Lightning issue #21406, fix not
-released). So the handler here only sets a flag; before each training step every rank asks
-whether any rank got the signal (one all-reduce), then all save the hpc checkpoint together and
-exit; rank 0 runs `scontrol requeue` last thing before its interpreter ends, because the requeue
-kills the job at once, and loggers (W&B, CSV) must have flushed by then. Saving between steps (not in `on_train_batch_end`,
-where Lightning counts the step as processed but not completed) makes the resumed run continue
-with exactly the next batch, so it ends with the weights of an uninterrupted run. The requeued job starts in the same run dir, and
-Lightning resumes from the newest `hpc_ckpt_*.ckpt` in `trainer.default_root_dir` on its own.
+released). So the handler here only sets a flag. Before each training step every rank asks
+whether any rank got the signal (one all-reduce); then all save the hpc checkpoint together and
+exit, and rank 0 runs `scontrol requeue` as the last thing before its interpreter ends, because
+the requeue kills the job at once and the loggers (W&B, CSV) must have flushed by then.
+
+Saving between steps, not in `on_train_batch_end` (where Lightning counts the step as processed
+but not completed), makes the resumed run continue with exactly the next batch, so it ends with
+the weights of an uninterrupted run. The requeued job starts in the same run dir, and Lightning
+resumes from the newest `hpc_ckpt_*.ckpt` in `trainer.default_root_dir` on its own.
 Written by hand because no library does this correctly today.
 """
 
