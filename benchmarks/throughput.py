@@ -110,7 +110,10 @@ def bench_family(family: Family, base: list[str], epochs: int, repeats: int, dev
         "mlgen_in_memory": lambda: trainer_run(cfg, epochs),
         "mlgen_dataloader": lambda: trainer_run(compose([*overrides, "data.in_memory=false"]), epochs),
     }
-    result = {name: max(run() for _ in range(repeats)) for name, run in runs.items()}
+    result = {name: 0.0 for name in runs}
+    for _ in range(repeats):  # interleaved, so a slow spell of the machine hits every case alike
+        for name, run in runs.items():
+            result[name] = max(result[name], run())
     result["in_memory_vs_plain"] = result["mlgen_in_memory"] / result["plain_tensors"]
     result["dataloader_vs_plain"] = result["mlgen_dataloader"] / result["plain_tensors"]
     result["in_memory_vs_dataloader"] = result["mlgen_in_memory"] / result["mlgen_dataloader"]
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/throughput.json"))
     args = parser.parse_args(argv)
 
-    epochs = args.epochs or (2 if args.small else 6)
+    epochs = args.epochs or (2 if args.small else 12)
     repeats = args.repeats or (1 if args.small else 3)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     with tempfile.TemporaryDirectory() as tmp:

@@ -40,10 +40,12 @@ class Classifier(MLGenModule):
         super().__init__(shape, num_classes, optimizer, scheduler, monitor, monitor_mode, compile, channels_last)
         self.save_hyperparameters(logger=False)  # the run logs the whole composed config instead
         self.net: nn.Module = self.build_net(net, shape=self.shape, num_classes=self.num_classes)
+        # validate_args=False: the logits and labels come from this module, and the checks cost a
+        # sizeable share of a small model's training step
         metrics = MetricCollection(
             {
-                "acc": MulticlassAccuracy(num_classes=self.num_classes, average="micro"),
-                "f1": MulticlassF1Score(num_classes=self.num_classes, average="macro"),
+                "acc": MulticlassAccuracy(num_classes=self.num_classes, average="micro", validate_args=False),
+                "f1": MulticlassF1Score(num_classes=self.num_classes, average="macro", validate_args=False),
             }
         )
         # ModuleDict keys can't be "train" (an nn.Module method), hence the suffix.
@@ -62,10 +64,16 @@ class Classifier(MLGenModule):
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
         metrics = self.split_metrics[f"{split}_metrics"]
         metrics.update(logits.detach(), y)
-        on_step = split == "train"
-        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=not on_step)
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=split != "train", batch_size=len(y))
+        if split == "train":  # accuracy and F1 are logged at the epoch's end (on_train_epoch_end)
+            self.log_train_values({"train/loss": loss}, len(y))
+        else:
+            self.log(f"{split}/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
+            self.log_dict(metrics, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        self.log_dict(self.split_metrics["train_metrics"], on_epoch=True)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "train")

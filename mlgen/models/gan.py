@@ -184,7 +184,7 @@ class GAN(MLGenModule):
             if self.generator_ema is not None:
                 self.generator_ema.update_parameters(self.generator)
             logs["train/g_loss"] = g_loss.detach()
-        self.log_dict(logs, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log_train_values(logs, len(x))
 
     # --- evaluation ----------------------------------------------------------------------
     def _evaluate(self, batch: Batch) -> None:

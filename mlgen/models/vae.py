@@ -172,20 +172,19 @@ class VAE(MLGenModule):
         warmup = self.hparams.beta_warmup_steps
         return self.hparams.beta * min(1.0, step / warmup) if warmup else self.hparams.beta
 
-    def _step(self, batch: Batch, split: str) -> tuple[Tensor, Tensor]:
+    def _step(self, batch: Batch, split: str) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         x, y = batch
         recon, kl = self.elbo_terms(x, y)
-        on_step = split == "train"
         terms = {f"{split}/elbo": -(recon + kl).mean(), f"{split}/recon": recon.mean(), f"{split}/kl": kl.mean()}
-        self.log_dict(terms, on_step=on_step, on_epoch=True, batch_size=len(x), sync_dist=not on_step, prog_bar=split == "val")
-        return recon, kl
+        if split != "train":
+            self.log_dict(terms, on_epoch=True, batch_size=len(x), sync_dist=True, prog_bar=split == "val")
+        return recon, kl, terms
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        recon, kl = self._step(batch, "train")
+        recon, kl, terms = self._step(batch, "train")
         beta = self.beta_at(self.global_step)
         loss = (recon + beta * kl).mean()
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(recon))
-        self.log("train/beta", beta, on_step=True, on_epoch=False, batch_size=len(recon))
+        self.log_train_values({**terms, "train/loss": loss, "train/beta": beta}, len(recon))
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
