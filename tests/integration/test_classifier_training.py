@@ -82,3 +82,11 @@ def test_eval_rebuilds_model_and_data_from_the_checkpoint_alone(tmp_path):
                          tmp_path / "eval")
     evaluated = evaluate(cfg)
     assert evaluated.metrics["test/acc"] == pytest.approx(trained.metrics["test/acc"], abs=1e-6)
+
+
+def test_last_checkpoint_holds_the_final_epoch_even_when_the_best_is_earlier(tmp_path):
+    out = tmp_path / "run"
+    result = train(compose_config("train", [*CPU_QUICK, "trainer.max_epochs=6", "model.optimizer.lr=0.5"], out))
+    last = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == 5 and last["global_step"] == 6 * 21
+    assert not result.best_checkpoint.endswith("epoch_005.ckpt")  # the case Lightning's save_last gets wrong
