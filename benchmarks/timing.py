@@ -16,8 +16,8 @@ def sync(device: torch.device) -> None:
 
 
 class EpochTimer(pl.Callback):
-    """Samples/s over the training batches of epochs 1.. (epoch 0 warms up), from the first batch
-    start to the last batch end of each epoch: validation and checkpointing are not counted."""
+    """Samples/s over the training batches of epochs 1.. (epoch 0 warms up), from the epoch start to
+    the end of its last batch: validation and checkpointing are not counted."""
 
     def __init__(self) -> None:
         self.samples, self.seconds, self._start, self._n = 0, 0.0, 0.0, 0
@@ -28,10 +28,8 @@ class EpochTimer(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         self._n += len(batch[1])
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        sync(pl_module.device)
-        if trainer.current_epoch > 0:
+        if batch_idx == trainer.num_training_batches - 1 and trainer.current_epoch > 0:
+            sync(pl_module.device)  # the end-of-epoch checkpoint that other callbacks write is not counted
             self.samples += self._n
             self.seconds += time.perf_counter() - self._start
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import WandbLogger
 from torch import nn
 
+from mlgen.callbacks.latest_checkpoint import LatestCheckpoint
 from mlgen.utils.errors import ConfigError
 
 _WATCH_LOG = ("gradients", "parameters", "all")
@@ -96,3 +98,9 @@ class MLGenWandbLogger(WandbLogger):
         self.watch(model, log=log, log_freq=log_freq, log_graph=False)
         self._watched.add(id(model))
 
+
+    def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
+        """Model artifacts come from the monitored checkpoint (aliases best, latest); the
+        `LatestCheckpoint` beside it only keeps last.ckpt for resuming and would add a second 'best'."""
+        if not isinstance(checkpoint_callback, LatestCheckpoint):
+            super().after_save_checkpoint(checkpoint_callback)

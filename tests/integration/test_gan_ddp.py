@@ -25,7 +25,8 @@ def test_ranks_hold_identical_weights_after_every_step(tmp_path):
             "model=cgan", "model/gan_nets=mlp", "model.loss=hinge", "model.discriminator.spectral_norm=true",
             "model.n_critic=2", "model.ema_decay=0.9", "model.latent_dim=8", "model.generator.hidden=[32]",
             "model.discriminator.hidden=[32]", "data.train_fraction=0.2", "data.batch_size=32",
-            "trainer.max_epochs=2", "test=false", "+callbacks.probe._target_=tests.helpers.gan_probe.GANProbe"]
+            "trainer.max_epochs=2", "test=false", "trainer.log_every_n_steps=1",  # the probe reads each step's loss
+            "+callbacks.probe._target_=tests.helpers.gan_probe.GANProbe"]
     proc = subprocess.run([str(cli), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
                           stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-3000:]

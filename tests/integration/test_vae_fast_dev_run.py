@@ -46,7 +46,8 @@ def test_fast_dev_run(variant, net, data, tmp_path, request):
         assert math.isfinite(metrics[name]), name
     assert metrics["test/kl"] >= 0
     assert metrics["test/elbo"] == pytest.approx(-(metrics["test/recon"] + metrics["test/kl"]), rel=1e-4)
-    assert metrics["train/beta"] == (2.0 if variant == "beta_vae" else 1.0)
+    assert metrics["train/beta_step"] == (2.0 if variant == "beta_vae" else 1.0)  # the last step's beta
+    assert metrics["train/beta"] == 1.0  # the epoch mean: 0, 1, 2 under warm-up, else 1, 1, 1
     side = SIDE[data]
     for grid, rows in (("samples", 2), ("reconstructions", 4)):  # 8 images in rows of 4; originals over reconstructions
         with Image.open(run / "images" / f"{grid}_epoch000.png") as image:

@@ -1,0 +1,18 @@
+"""`last.ckpt` that always holds the latest state, for resuming."""
+
+from __future__ import annotations
+
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+
+class LatestCheckpoint(ModelCheckpoint):
+    """Writes `<dirpath>/<filename>.ckpt` at every epoch end, whatever the monitored metric did.
+
+    Lightning's `save_last=True` refreshes `last.ckpt` only when the monitored checkpoint saves a new
+    best, so a run resumed from it could lose epochs. A subclass rather than a second ModelCheckpoint:
+    its state key (class name + options) must differ from the monitored one's, which it would not when
+    the model monitors nothing (GANs).
+    """
+
+    def __init__(self, dirpath: str, filename: str = "last") -> None:
+        super().__init__(dirpath=dirpath, filename=filename, monitor=None, save_top_k=1, enable_version_counter=False)
