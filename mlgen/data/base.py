@@ -160,7 +160,9 @@ class ImageDataModule(pl.LightningDataModule):
             seed = trainer.strategy.broadcast(seed)
         x, y = self.datasets[split].tensors
         sampler = EpochPermutation(len(x), shuffle, seed % 2**62, rank, world, drop_uneven=split == "train")
-        progress = (lambda: trainer.fit_loop.epoch_loop.batch_progress.current.completed) if trainer and split == "train" else None
+        # `processed`, not `completed`: a checkpoint written in on_train_batch_end has trained a batch it
+        # has not yet counted as completed
+        progress = (lambda: trainer.fit_loop.epoch_loop.batch_progress.current.processed) if trainer and split == "train" else None
         return InMemoryLoader(x, y, batch_size, sampler, device, completed_batches=progress)
 
     def train_dataloader(self) -> DataLoader | InMemoryLoader:

@@ -56,7 +56,7 @@ class InMemoryLoader:
     """Iterable of `(x, y)` batches.
 
     Stateful for Lightning: a checkpoint stores the epoch, and a run resumed from a mid-epoch
-    checkpoint (e.g. Slurm preemption) continues at the first batch not yet completed, so it
+    checkpoint (e.g. Slurm preemption) continues at the first batch not yet trained, so it
     ends with the same number of optimizer steps as an uninterrupted run. That count comes from
     `completed_batches` (Lightning's own progress tracker), not from what this loader yielded,
     because Lightning prefetches a batch ahead and a signal can save a checkpoint mid-step.
