@@ -21,31 +21,29 @@ class Family:
     plain_step: Callable[[Any, torch.device], Step]
 
 
-def classifier_step(cfg: Any, device: torch.device) -> Step:
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def _loss_step(cfg: Any, device: torch.device, loss: Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]) -> Step:
+    """A one-optimizer family: `loss(model, x, y)` and one update, as its `training_step` does."""
     model = instantiate_model(cfg.model).to(device).train()
     optimizer = model.make_optimizer(model.hparams.optimizer, model.parameters())
+    return lambda x, y: _update(optimizer, loss(model, x, y))
 
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        loss = F.cross_entropy(model.net(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
 
-    return step
+def classifier_step(cfg: Any, device: torch.device) -> Step:
+    return _loss_step(cfg, device, lambda model, x, y: F.cross_entropy(model.net(x), y))
 
 
 def vae_step(cfg: Any, device: torch.device) -> Step:
-    model = instantiate_model(cfg.model).to(device).train()
-    optimizer = model.make_optimizer(model.hparams.optimizer, model.parameters())
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+    def loss(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         recon, kl = model.elbo_terms(x, y)
-        loss = (recon + model.hparams.beta * kl).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        return (recon + model.hparams.beta * kl).mean()
 
-    return step
+    return _loss_step(cfg, device, loss)
 
 
 def gan_step(cfg: Any, device: torch.device) -> Step:
@@ -59,15 +57,9 @@ def gan_step(cfg: Any, device: torch.device) -> Step:
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         fake = g(torch.randn(len(x), model.hparams.latent_dim, device=x.device), None)
         d.requires_grad_(True)
-        d_loss = discriminator_loss(kind, d(x, None), d(fake.detach(), None))
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
+        _update(opt_d, discriminator_loss(kind, d(x, None), d(fake.detach(), None)))
         d.requires_grad_(False)
-        g_loss = generator_loss(kind, d(fake, None))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
+        _update(opt_g, generator_loss(kind, d(fake, None)))
         if model.generator_ema is not None:
             model.generator_ema.update_parameters(g)
 
