@@ -13,12 +13,15 @@ import torch.nn.functional as F
 from mlgen.utils.instantiate import instantiate_model
 
 Step = Callable[[torch.Tensor, torch.Tensor], None]
+Loss = Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
 class Family:
     overrides: tuple[str, ...]
     plain_step: Callable[[Any, torch.device], Step]
+    # one-optimizer families: `loss(model, x, y)`, which also drives the bare-Lightning bound
+    loss: Loss | None = None
 
 
 def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -27,23 +30,24 @@ def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
-def _loss_step(cfg: Any, device: torch.device, loss: Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]) -> Step:
+def _loss_step(loss: Loss) -> Callable[[Any, torch.device], Step]:
     """A one-optimizer family: `loss(model, x, y)` and one update, as its `training_step` does."""
-    model = instantiate_model(cfg.model).to(device).train()
-    optimizer = model.make_optimizer(model.hparams.optimizer, model.parameters())
-    return lambda x, y: _update(optimizer, loss(model, x, y))
+
+    def make(cfg: Any, device: torch.device) -> Step:
+        model = instantiate_model(cfg.model).to(device).train()
+        optimizer = model.make_optimizer(model.hparams.optimizer, model.parameters())
+        return lambda x, y: _update(optimizer, loss(model, x, y))
+
+    return make
 
 
-def classifier_step(cfg: Any, device: torch.device) -> Step:
-    return _loss_step(cfg, device, lambda model, x, y: F.cross_entropy(model.net(x), y))
+def classifier_loss(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(model.net(x), y)
 
 
-def vae_step(cfg: Any, device: torch.device) -> Step:
-    def loss(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        recon, kl = model.elbo_terms(x, y)
-        return (recon + model.hparams.beta * kl).mean()
-
-    return _loss_step(cfg, device, loss)
+def vae_loss(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    recon, kl = model.elbo_terms(x, y)
+    return (recon + model.hparams.beta * kl).mean()
 
 
 def gan_step(cfg: Any, device: torch.device) -> Step:
@@ -67,8 +71,8 @@ def gan_step(cfg: Any, device: torch.device) -> Step:
 
 
 FAMILIES: dict[str, Family] = {
-    "classifier": Family(("model=classifier",), classifier_step),
-    "vae": Family(("model=vae", "data.binarize=true"), vae_step),
+    "classifier": Family(("model=classifier",), _loss_step(classifier_loss), classifier_loss),
+    "vae": Family(("model=vae", "data.binarize=true"), _loss_step(vae_loss), vae_loss),
     # the MLP pair: like the MLP classifier and VAE, small enough per step that framework overhead shows
     "gan": Family(("model=dcgan", "model/gan_nets=mlp"), gan_step),
 }

@@ -5,8 +5,9 @@ For each model family, on the same data, net, batch size and optimizer, it times
   (b) the same loop over a standard DataLoader(TensorDataset),
   (c) mlgen's Trainer (the `mlgen-train` config) with the in-memory data path,
   (d) the same with the DataLoader path,
-and reports samples/s and the ratios (c)/(a), (d)/(a), (c)/(d) as a table and JSON, plus the
-start-up time of `mlgen-train --help` and of a one-step run.
+  (e) Lightning's own loop without mlgen (classifier and VAE: the bound for (c), see bare_lightning.py),
+and reports samples/s and the ratios (c)/(a), (d)/(a), (c)/(d), (e)/(a) as a table and JSON, plus
+the start-up time of `mlgen-train --help` and of a one-step run.
 
     python -m benchmarks.throughput                  # full: MNIST t10k images, CPU (+ GPU bf16 if present)
     python -m benchmarks.throughput --small          # CI smoke run on digits; asserts nothing about speed
@@ -32,6 +33,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from benchmarks.bare_lightning import bare_lightning_run
 from benchmarks.families import FAMILIES, Family
 from benchmarks.timing import EpochTimer, sync
 
@@ -110,6 +112,8 @@ def bench_family(family: Family, base: list[str], epochs: int, repeats: int, dev
         "mlgen_in_memory": lambda: trainer_run(cfg, epochs),
         "mlgen_dataloader": lambda: trainer_run(compose([*overrides, "data.in_memory=false"]), epochs),
     }
+    if family.loss is not None:
+        runs["lightning_bare"] = lambda: bare_lightning_run(cfg, family.loss, x.to(device), y.to(device), epochs)
     result = {name: 0.0 for name in runs}
     for _ in range(repeats):  # interleaved, so a slow spell of the machine hits every case alike
         for name, run in runs.items():
@@ -117,6 +121,8 @@ def bench_family(family: Family, base: list[str], epochs: int, repeats: int, dev
     result["in_memory_vs_plain"] = result["mlgen_in_memory"] / result["plain_tensors"]
     result["dataloader_vs_plain"] = result["mlgen_dataloader"] / result["plain_tensors"]
     result["in_memory_vs_dataloader"] = result["mlgen_in_memory"] / result["mlgen_dataloader"]
+    if "lightning_bare" in result:
+        result["lightning_vs_plain"] = result["lightning_bare"] / result["plain_tensors"]
     return result
 
 
@@ -181,12 +187,13 @@ def print_report(report: dict[str, Any], path: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"Training throughput, samples/s ({report['mode']} mode, batch {report['batch_size']})")
-    for column in ("family", "device", "(a) plain", "(b) plain DL", "(c) mlgen mem", "(d) mlgen DL", "c/a", "d/a", "c/d"):
+    for column in ("family", "device", "(a) plain", "(b) plain DL", "(c) mlgen mem", "(d) mlgen DL", "(e) Lightning",
+                   "c/a", "d/a", "c/d", "e/a"):
         table.add_column(column)
     for r in report["results"]:
         table.add_row(r["family"], f"{r['device']} {r['precision']}",
-                      *(f"{r[k]:,.0f}" for k in ("plain_tensors", "plain_dataloader", "mlgen_in_memory", "mlgen_dataloader")),
-                      *(f"{r[k]:.2f}" for k in ("in_memory_vs_plain", "dataloader_vs_plain", "in_memory_vs_dataloader")))
+                      *(f"{r[k]:,.0f}" if k in r else "-" for k in ("plain_tensors", "plain_dataloader", "mlgen_in_memory", "mlgen_dataloader", "lightning_bare")),
+                      *(f"{r[k]:.2f}" if k in r else "-" for k in ("in_memory_vs_plain", "dataloader_vs_plain", "in_memory_vs_dataloader", "lightning_vs_plain")))
     console = Console(width=max(Console().width, 120))
     console.print(table)
     s = report["startup"]

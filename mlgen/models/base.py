@@ -44,7 +44,7 @@ class MLGenModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.compile_nets, self.channels_last = bool(compile), bool(channels_last)
-        self._train_sums: dict[str, tuple[Tensor, int]] = {}
+        self._train_sums: dict[str, list[Tensor | int]] = {}  # name -> [weighted sum, count]
         if monitor_mode not in ("min", "max"):
             raise ConfigError(f"model.monitor_mode={monitor_mode!r} is invalid. Fix: use min or max.")
         self.shape = tuple(int(s) for s in shape)
@@ -75,8 +75,12 @@ class MLGenModule(pl.LightningModule):
         """
         for name, value in values.items():
             value = value.detach() if isinstance(value, Tensor) else torch.tensor(float(value), device=self.device)
-            total, count = self._train_sums.get(name, (0.0, 0))
-            self._train_sums[name] = (total + value * batch_size, count + batch_size)
+            running = self._train_sums.get(name)
+            if running is None:  # float32 sums, also under bf16 autocast
+                self._train_sums[name] = [value.float() * batch_size, batch_size]
+            else:  # one in-place op per value and step
+                running[0].add_(value, alpha=batch_size)
+                running[1] += batch_size
         if self._loggers_write_this_step():
             self.log_dict({f"{name}_step": value for name, value in values.items()}, on_step=True, on_epoch=False,
                           prog_bar=True, batch_size=batch_size)

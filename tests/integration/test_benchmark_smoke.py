@@ -23,4 +23,7 @@ def test_small_benchmark_reports_every_case(tmp_path):
         for case in ("plain_tensors", "plain_dataloader", "mlgen_in_memory", "mlgen_dataloader"):
             assert row[case] > 0, (row["family"], case)
         assert row["in_memory_vs_plain"] == pytest.approx(row["mlgen_in_memory"] / row["plain_tensors"])
+        # the bare-Lightning bound exists for the one-optimizer families only
+        assert ("lightning_bare" in row) == (row["family"] != "gan"), row["family"]
+        assert row.get("lightning_bare", 1.0) > 0
     assert 0 < report["startup"]["help_s"] < report["startup"]["one_step_run_s"]
