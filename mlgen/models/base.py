@@ -45,6 +45,7 @@ class MLGenModule(pl.LightningModule):
         super().__init__()
         self.compile_nets, self.channels_last = bool(compile), bool(channels_last)
         self._train_sums: dict[str, list[Tensor | int]] = {}  # name -> [weighted sum, count]
+        self._restored_train_sums: dict[str, Any] | None = None  # from a mid-epoch checkpoint
         if monitor_mode not in ("min", "max"):
             raise ConfigError(f"model.monitor_mode={monitor_mode!r} is invalid. Fix: use min or max.")
         self.shape = tuple(int(s) for s in shape)
@@ -90,6 +91,13 @@ class MLGenModule(pl.LightningModule):
         trainer = self._trainer
         return trainer is not None and bool(trainer.fast_dev_run or trainer._logger_connector.should_update_logs)
 
+    def on_train_start(self) -> None:
+        """Resuming inside the epoch a checkpoint was written in (Slurm preemption), carry on from its
+        running sums, so that the epoch's means cover the batches before the interruption too."""
+        restored, self._restored_train_sums = self._restored_train_sums, None
+        if restored and restored["epoch"] == self.current_epoch:
+            self._train_sums = {name: [total.to(self.device), count] for name, (total, count) in restored["sums"].items()}
+
     def on_train_epoch_end(self) -> None:
         means = {name: total / count for name, (total, count) in self._train_sums.items()}
         self._train_sums.clear()
@@ -112,10 +120,14 @@ class MLGenModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["mlgen_rng_states"] = rng_states()
+        if self._train_sums and self._trainer is not None:  # written inside an epoch (after its end, they are cleared)
+            sums = {name: [total.detach().cpu(), count] for name, (total, count) in self._train_sums.items()}
+            checkpoint["mlgen_train_sums"] = {"epoch": self.current_epoch, "sums": sums}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "mlgen_rng_states" in checkpoint:
             set_rng_states(checkpoint["mlgen_rng_states"])
+        self._restored_train_sums = checkpoint.get("mlgen_train_sums")
 
 
 def _channels_last_input(net: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:

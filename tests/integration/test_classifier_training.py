@@ -98,14 +98,17 @@ def test_last_checkpoint_holds_the_final_epoch_even_when_the_best_is_earlier(tmp
 def test_resume_from_a_mid_epoch_checkpoint_ends_with_identical_weights(hook, tmp_path):
     common = [*CPU_QUICK, "trainer.max_epochs=2", "trainer.deterministic=true", "seed=3", "data.batch_size=32",
               "model.net.dropout=0.3", "test=false"]
-    train(compose_config("train", common, tmp_path / "straight"))
+    uninterrupted = train(compose_config("train", common, tmp_path / "straight"))
     mid = tmp_path / "mid.ckpt"
     crash = ["+callbacks.crash._target_=tests.helpers.callbacks.CrashMidEpoch", "+callbacks.crash.step=50",
              f"+callbacks.crash.path={mid}", f"+callbacks.crash.hook={hook}"]
     with pytest.raises(SystemExit):
         train(compose_config("train", [*common, *crash], tmp_path / "crashed"))
-    train(compose_config("train", [*common, f"ckpt_path={mid}"], tmp_path / "resumed"))
+    resumed = train(compose_config("train", [*common, f"ckpt_path={mid}"], tmp_path / "resumed"))
     straight = _weights(tmp_path / "straight" / "checkpoints" / "last.ckpt")
     again = _weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
     for name in straight:  # step 50 lies in epoch 1 (41 batches per epoch): a mid-epoch resume
         assert torch.equal(straight[name], again[name]), name
+    # the checkpoint carries the epoch's running sums: the resumed epoch's means cover all 41 batches
+    for name in ("train/loss_epoch", "train/acc_epoch"):
+        assert resumed.metrics[name] == pytest.approx(uninterrupted.metrics[name], abs=1e-6), name
