@@ -11,6 +11,7 @@ import torch
 from mlgen.data.synthetic import SyntheticDataModule
 from mlgen.tasks.train import train
 from mlgen.utils.errors import ConfigError
+from mlgen.utils.instantiate import instantiate_model
 from tests.helpers.config import CPU_QUICK, compose_config
 from tests.helpers.wandb_runs import offline_run_dirs, read_offline_run
 
@@ -104,3 +105,18 @@ def test_mlgen_synth_reports_cas_and_low_data_gain(cvae_ckpt, tmp_path):
     summaries = [read_offline_run(d).summary for d in offline_run_dirs(path.parent)]
     (summary,) = [s for s in summaries if "synth/cas" in s]
     assert summary["synth/cas_ratio"] == pytest.approx(report["cas_ratio"])
+
+
+def test_mnist_generator_recipe_is_a_conditional_sngan_that_trains(mnist_like_root, tmp_path):
+    """experiment=mnist_cgan_sn (the README's CAS generator): hinge loss, every discriminator weight
+    spectrally normalised, projection conditioning, 100 epochs; two steps of it train on 28x28 data."""
+    overrides = [*CPU_QUICK, "experiment=mnist_cgan_sn", f"data.root={mnist_like_root}", "+trainer.fast_dev_run=2",
+                 "data.batch_size=8", "callbacks.image_grid.n_samples=8"]
+    cfg = compose_config("train", overrides, tmp_path)
+    assert (cfg.model.loss, cfg.model.conditional, cfg.trainer.max_epochs) == ("hinge", True, 100)
+    model = instantiate_model(cfg.model)
+    weights = [m for m in model.discriminator.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.Embedding))]
+    assert len(weights) == 4 and all(hasattr(m, "parametrizations") for m in weights)  # 2 convs, score, projection
+    metrics = train(cfg).metrics
+    assert torch.isfinite(torch.tensor([metrics["train/d_loss_step"], metrics["train/g_loss_step"]])).all()
+    assert model.sample(4, torch.tensor([0, 1, 2, 3])).shape == (4, 1, 28, 28)
