@@ -38,10 +38,10 @@ def test_one_png_per_metric_family_with_each_split_drawn(csv_run, capsys):
         with Image.open(csv_run / "plots" / f"{name}.png") as image:
             assert image.format == "PNG" and image.size == (640, 400)
             images[name] = np.asarray(image.convert("RGB"))
-    # loss: train/loss_epoch, train/loss_step, val/loss, test/loss; acc and f1: train/, val/, test/
-    assert all(_has_colour(images["loss"], c) for c in (C0, C1, C2, C3))
-    for name in ("acc", "f1"):
-        assert all(_has_colour(images[name], c) for c in (C0, C1, C2)) and not _has_colour(images[name], C3)
+    # loss and acc: train/*_epoch, train/*_step, val/, test/; f1 (validation and test only): val/, test/
+    for name in ("loss", "acc"):
+        assert all(_has_colour(images[name], c) for c in (C0, C1, C2, C3)), name
+    assert all(_has_colour(images["f1"], c) for c in (C0, C1)) and not _has_colour(images["f1"], C2)
     assert not np.array_equal(images["acc"], images["f1"])
 
 
