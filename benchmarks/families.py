@@ -18,10 +18,15 @@ Loss = Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class Family:
+    """Either `loss(model, x, y)` (one-optimizer families: it drives both the plain step and the
+    bare-Lightning bound) or `step(cfg, device)`, a plain step of its own (the GAN's two updates)."""
+
     overrides: tuple[str, ...]
-    plain_step: Callable[[Any, torch.device], Step]
-    # one-optimizer families: `loss(model, x, y)`, which also drives the bare-Lightning bound
     loss: Loss | None = None
+    step: Callable[[Any, torch.device], Step] | None = None
+
+    def plain_step(self, cfg: Any, device: torch.device) -> Step:
+        return self.step(cfg, device) if self.step is not None else _loss_step(self.loss, cfg, device)
 
 
 def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -30,15 +35,11 @@ def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
-def _loss_step(loss: Loss) -> Callable[[Any, torch.device], Step]:
+def _loss_step(loss: Loss, cfg: Any, device: torch.device) -> Step:
     """A one-optimizer family: `loss(model, x, y)` and one update, as its `training_step` does."""
-
-    def make(cfg: Any, device: torch.device) -> Step:
-        model = instantiate_model(cfg.model).to(device).train()
-        optimizer = model.make_optimizer(model.hparams.optimizer, model.parameters())
-        return lambda x, y: _update(optimizer, loss(model, x, y))
-
-    return make
+    model = instantiate_model(cfg.model).to(device).train()
+    optimizer = model.make_optimizer(model.hparams.optimizer, model.parameters())
+    return lambda x, y: _update(optimizer, loss(model, x, y))
 
 
 def classifier_loss(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -71,8 +72,8 @@ def gan_step(cfg: Any, device: torch.device) -> Step:
 
 
 FAMILIES: dict[str, Family] = {
-    "classifier": Family(("model=classifier",), _loss_step(classifier_loss), classifier_loss),
-    "vae": Family(("model=vae", "data.binarize=true"), _loss_step(vae_loss), vae_loss),
+    "classifier": Family(("model=classifier",), loss=classifier_loss),
+    "vae": Family(("model=vae", "data.binarize=true"), loss=vae_loss),
     # the MLP pair: like the MLP classifier and VAE, small enough per step that framework overhead shows
-    "gan": Family(("model=dcgan", "model/gan_nets=mlp"), gan_step),
+    "gan": Family(("model=dcgan", "model/gan_nets=mlp"), step=gan_step),
 }

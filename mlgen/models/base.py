@@ -120,7 +120,7 @@ class MLGenModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["mlgen_rng_states"] = rng_states()
-        if self._train_sums and self._trainer is not None:  # written inside an epoch (after its end, they are cleared)
+        if self._train_sums:  # written inside an epoch (after its end, they are cleared)
             sums = {name: [total.detach().cpu(), count] for name, (total, count) in self._train_sums.items()}
             checkpoint["mlgen_train_sums"] = {"epoch": self.current_epoch, "sums": sums}
 
