@@ -13,8 +13,8 @@ import torch
 
 from benchmarks.families import Loss
 from benchmarks.timing import EpochTimer
+from mlgen.config.instantiate import instantiate_model
 from mlgen.data.in_memory import EpochPermutation, InMemoryLoader
-from mlgen.utils.instantiate import instantiate_model
 
 
 class BareLightning(pl.LightningModule):

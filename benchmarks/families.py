@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mlgen.utils.instantiate import instantiate_model
+from mlgen.config.instantiate import instantiate_model
 
 Step = Callable[[torch.Tensor, torch.Tensor], None]
 Loss = Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -53,7 +53,7 @@ def vae_loss(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def gan_step(cfg: Any, device: torch.device) -> Step:
     """One discriminator and one generator update, plus the EMA update, as `GAN.training_step` does."""
-    from mlgen.models.gan_losses import discriminator_loss, generator_loss
+    from mlgen.models.gan.losses import discriminator_loss, generator_loss
 
     model = instantiate_model(cfg.model).to(device).train()
     opt_g, opt_d = model.configure_optimizers()

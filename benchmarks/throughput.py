@@ -42,7 +42,7 @@ def compose(overrides: list[str]) -> Any:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    from mlgen.utils import resolvers  # noqa: F401  (registers ${mlgen_run_id:} and friends)
+    from mlgen import resolvers  # noqa: F401  (registers ${mlgen_run_id:} and friends)
 
     with initialize_config_module("mlgen.conf", version_base="1.3"):
         return hydra_compose("train", overrides=overrides)
@@ -79,8 +79,8 @@ def plain_loop(step: Callable[[torch.Tensor, torch.Tensor], None], batches: Call
 
 def trainer_run(cfg: Any, epochs: int) -> float:
     """Samples/s of mlgen's own Trainer, built exactly as `mlgen-train` builds it."""
+    from mlgen.config.instantiate import instantiate_datamodule, instantiate_model
     from mlgen.tasks.common import build_trainer
-    from mlgen.utils.instantiate import instantiate_datamodule, instantiate_model
 
     datamodule, model = instantiate_datamodule(cfg.data), instantiate_model(cfg.model)
     timer = EpochTimer()
@@ -127,7 +127,7 @@ def bench_family(family: Family, base: list[str], epochs: int, repeats: int, dev
 
 
 def _setup(cfg: Any) -> Any:
-    from mlgen.utils.instantiate import instantiate_datamodule
+    from mlgen.config.instantiate import instantiate_datamodule
 
     datamodule = instantiate_datamodule(cfg.data)
     datamodule.setup("fit")
@@ -139,8 +139,8 @@ def startup_seconds(data: list[str], log_dir: Path) -> dict[str, float]:
     env = {**os.environ, "MLGEN_LOG_DIR": str(log_dir)}
 
     def timed(args: list[str]) -> float:
-        start = time.perf_counter()  # `python -m mlgen.train` imports exactly what the mlgen-train script does
-        done = subprocess.run([sys.executable, "-m", "mlgen.train", *args], env=env, capture_output=True, text=True)
+        start = time.perf_counter()  # `python -m mlgen.cli train` imports exactly what the mlgen-train script does
+        done = subprocess.run([sys.executable, "-m", "mlgen.cli", "train", *args], env=env, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"mlgen-train {' '.join(args)} failed:\n{done.stderr[-3000:]}")
         return time.perf_counter() - start

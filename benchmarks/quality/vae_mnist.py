@@ -24,9 +24,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for tests.helpers
 
+from mlgen.checkpoints.load import load_model  # noqa: E402
 from mlgen.metrics.label_agreement import label_agreement  # noqa: E402
 from mlgen.tasks.train import train  # noqa: E402
-from mlgen.utils.checkpoints import load_model  # noqa: E402
 from tests.helpers.config import CPU_QUICK, compose_config  # noqa: E402
 from tests.helpers.mnist_files import real_mnist_split  # noqa: E402
 

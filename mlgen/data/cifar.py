@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torchvision import datasets
 
-from mlgen.data.base import Arrays, ImageDataModule
+from mlgen.data.images import Arrays, ImageDataModule
 from mlgen.data.torchvision_source import open_torchvision_dataset
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from mlgen.data.base import Arrays, ImageDataModule, check_fraction
+from mlgen.data.images import Arrays, ImageDataModule, check_fraction
 
 
 class DigitsDataModule(ImageDataModule):

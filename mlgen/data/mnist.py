@@ -6,9 +6,9 @@ from typing import Any
 
 from torchvision import datasets
 
-from mlgen.data.base import Arrays, ImageDataModule
+from mlgen.data.images import Arrays, ImageDataModule
 from mlgen.data.torchvision_source import open_torchvision_dataset
-from mlgen.utils.errors import ConfigError
+from mlgen.errors import ConfigError
 
 VARIANTS: dict[str, type[datasets.MNIST]] = {
     "mnist": datasets.MNIST,

@@ -17,9 +17,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from mlgen.data.base import check_fraction
-from mlgen.utils.errors import ConfigError
-from mlgen.utils.instantiate import build_from_config
+from mlgen.config.instantiate import build_from_config
+from mlgen.data.images import check_fraction
+from mlgen.errors import ConfigError
 
 
 def class_counts(size: int, num_classes: int, proportions: Sequence[float] | None) -> list[int]:
@@ -145,7 +145,7 @@ class SyntheticDataModule(pl.LightningDataModule):
 
     def draw(self, count: int) -> tuple[Tensor, Tensor]:
         """`count` labelled samples in the data's space, class counts as configured, seeded."""
-        from mlgen.utils.checkpoints import load_model
+        from mlgen.checkpoints.load import load_model
 
         model, _ = load_model(self.generator_ckpt)
         if not getattr(model.hparams, "conditional", False):

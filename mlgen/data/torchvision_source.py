@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlgen.utils.errors import DataError
+from mlgen.errors import DataError
 
 
 def open_torchvision_dataset(dataset_cls: type, root: Path, train: bool, download: bool, expected: list[str]) -> Any:

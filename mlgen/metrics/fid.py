@@ -19,7 +19,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from mlgen.utils.errors import ConfigError
+from mlgen.errors import ConfigError
 
 FEATURES = ("classifier", "inception")
 
@@ -81,7 +81,7 @@ class InceptionFeatures(FrozenFeatures):
 
 def load_classifier_features(path: str, shape: Sequence[int]) -> ClassifierFeatures:
     """The net of an mlgen classifier checkpoint, checked against the generator's data shape."""
-    from mlgen.utils.checkpoints import load_model
+    from mlgen.checkpoints.load import load_model
 
     if not Path(path).is_file():
         raise ConfigError(

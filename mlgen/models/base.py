@@ -11,9 +11,10 @@ from hydra.utils import instantiate
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
-from mlgen.utils.errors import ConfigError
-from mlgen.utils.instantiate import build_from_config
-from mlgen.utils.rng import rng_states, set_rng_states
+from mlgen.checkpoints.rng import rng_states, set_rng_states
+from mlgen.compat import attached_trainer, loggers_write_this_step
+from mlgen.config.instantiate import build_from_config
+from mlgen.errors import ConfigError
 
 
 class MLGenModule(pl.LightningModule):
@@ -30,6 +31,10 @@ class MLGenModule(pl.LightningModule):
         channels_last: channels-last memory format for conv nets and their image inputs
             (faster convolutions on recent GPUs, especially with bf16).
     """
+
+    # True when a backward pass may leave some parameters without gradients (GANs): the trainer then
+    # builds DDP with find_unused_parameters, which Lightning offers as a strategy name.
+    ddp_find_unused_parameters = False
 
     def __init__(
         self,
@@ -87,9 +92,8 @@ class MLGenModule(pl.LightningModule):
                           prog_bar=True, batch_size=batch_size)
 
     def _loggers_write_this_step(self) -> bool:
-        """Lightning's own test for a logging step (a private property: Lightning has no public one)."""
-        trainer = self._trainer
-        return trainer is not None and bool(trainer.fast_dev_run or trainer._logger_connector.should_update_logs)
+        trainer = attached_trainer(self)
+        return trainer is not None and loggers_write_this_step(trainer)
 
     def on_train_start(self) -> None:
         """Resuming inside the epoch a checkpoint was written in (Slurm preemption), carry on from its

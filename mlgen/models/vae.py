@@ -16,11 +16,16 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Normal
 
-from mlgen.metrics.likelihood import iwae_nll, kl_to_standard_normal, log_normal_diag, log_standard_normal
+from mlgen.distributed.noise import global_batch_randn
+from mlgen.errors import ConfigError
+from mlgen.metrics.likelihood import (
+    iwae_nll,
+    kl_to_standard_normal,
+    log_normal_diag,
+    log_standard_normal,
+)
 from mlgen.models.base import MLGenModule
 from mlgen.models.generative import cycle_labels
-from mlgen.utils.distributed import global_batch_randn
-from mlgen.utils.errors import ConfigError
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 Batch = tuple[Tensor, Tensor]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from mlgen.utils.errors import ConfigError
+from mlgen.errors import ConfigError
 
 
 def conv_block(in_ch: int, out_ch: int) -> nn.Sequential:

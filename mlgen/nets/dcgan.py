@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as sn
 
+from mlgen.errors import ConfigError
 from mlgen.nets.mlp import mlp
-from mlgen.utils.errors import ConfigError
 
 CONDITIONING = ("projection", "concat")
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from mlgen.errors import ConfigError
 from mlgen.nets.mlp import mlp
-from mlgen.utils.errors import ConfigError
 
 
 def _check_resolution(shape: Sequence[int], channels: Sequence[int], key: str) -> None:

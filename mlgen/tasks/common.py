@@ -12,11 +12,11 @@ import torch
 from lightning_fabric.utilities.seed import reset_seed
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ProgressBar
-from pytorch_lightning.loggers import WandbLogger
 
-from mlgen.utils.hydra_ddp import pin_ddp_children_to_this_job, release_ddp_job
-from mlgen.utils.instantiate import build_from_config, instantiate_group, instantiate_loggers
-from mlgen.utils.slurm import check_trainer_matches_slurm, in_slurm_job
+from mlgen.config.instantiate import build_from_config, instantiate_group
+from mlgen.distributed.hydra_ddp import pin_ddp_children_to_this_job, release_ddp_job
+from mlgen.distributed.slurm import check_trainer_matches_slurm, in_slurm_job
+from mlgen.tracking.loggers import finish_loggers, instantiate_loggers
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +40,26 @@ def config_as_dict(cfg: DictConfig) -> dict[str, Any]:
     return container
 
 
-def build_trainer(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
-    """Trainer from `cfg.trainer` with the callbacks and loggers of their groups; logs the full config."""
+# Lightning's registered DDP strategies that also look for parameters a backward pass did not reach.
+_FIND_UNUSED = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}
+
+
+def build_trainer(cfg: DictConfig, model: pl.LightningModule | None = None,
+                  extra_callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
+    """Trainer from `cfg.trainer` with the callbacks and loggers of their groups; logs the full config.
+    A model whose class sets `ddp_find_unused_parameters` gets Lightning's DDP strategy of that name."""
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks") + list(extra_callbacks or [])
     if not cfg.trainer.get("enable_progress_bar", True):  # the switch wins over callbacks.progress_bar
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = instantiate_loggers(cfg.get("logger"))
-    slurm_args: dict[str, Any] = {}
+    trainer_args: dict[str, Any] = {}
     if in_slurm_job():
-        slurm_args, requeue = _slurm_preemption()
+        trainer_args, requeue = _slurm_preemption()
         callbacks.append(requeue)
-    trainer = build_from_config(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, **slurm_args)
+    strategy = cfg.trainer.get("strategy")
+    if getattr(model, "ddp_find_unused_parameters", False) and strategy in _FIND_UNUSED:
+        trainer_args["strategy"] = _FIND_UNUSED[strategy]
+    trainer = build_from_config(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, **trainer_args)
     check_trainer_matches_slurm(trainer.num_devices, trainer.num_nodes)  # before any logger starts a run
     pin_ddp_children_to_this_job()  # Lightning's DDP children re-run the command line
     for logger in trainer.loggers:
@@ -66,7 +75,7 @@ def _slurm_preemption() -> tuple[dict[str, Any], pl.Callback]:
     of Lightning's in-handler auto-requeue, which deadlocks under DDP (see its module)."""
     from lightning_fabric.plugins.environments import SLURMEnvironment
 
-    from mlgen.callbacks.slurm_requeue import SlurmRequeue
+    from mlgen.distributed.requeue import SlurmRequeue
 
     return {"plugins": [SLURMEnvironment(auto_requeue=False)]}, SlurmRequeue()
 
@@ -78,11 +87,7 @@ def metrics_as_floats(metrics: dict[str, Any]) -> dict[str, float]:
 def finish(trainer: pl.Trainer) -> None:
     """Close W&B runs (so the next job of a multirun gets its own) and the process group
     (a lingering gloo/NCCL group sometimes aborts the interpreter at exit)."""
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):  # mlgen's own subclass included
-            import wandb
-
-            wandb.finish()
+    finish_loggers(trainer.loggers)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
     release_ddp_job()  # the next job of a multirun launches its own DDP ranks

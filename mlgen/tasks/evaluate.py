@@ -6,9 +6,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mlgen.checkpoints.load import load_model
+from mlgen.config.instantiate import instantiate_datamodule
 from mlgen.tasks.common import RunResult, build_trainer, finish, metrics_as_floats
-from mlgen.utils.checkpoints import load_model
-from mlgen.utils.instantiate import instantiate_datamodule
 
 
 def evaluate(cfg: DictConfig) -> RunResult:
@@ -16,7 +16,7 @@ def evaluate(cfg: DictConfig) -> RunResult:
     model, run_config = load_model(cfg.ckpt_path)
     data_cfg = OmegaConf.merge(run_config["data"], cfg.get("data") or {})
     datamodule = instantiate_datamodule(data_cfg)
-    trainer = build_trainer(cfg)
+    trainer = build_trainer(cfg, model)
     try:
         trainer.test(model, datamodule=datamodule, verbose=False)
         metrics = metrics_as_floats(trainer.callback_metrics)

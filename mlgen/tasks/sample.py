@@ -10,9 +10,9 @@ from omegaconf import DictConfig, ListConfig
 from torch import Tensor
 from torchvision.utils import save_image
 
+from mlgen.checkpoints.load import load_model
+from mlgen.errors import CheckpointError, ConfigError
 from mlgen.models.generative import is_conditional
-from mlgen.utils.checkpoints import load_model
-from mlgen.utils.errors import CheckpointError, ConfigError
 
 
 def sample(cfg: DictConfig) -> list[Path]:

@@ -11,6 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlgen.tasks.train import train
+from mlgen.tracking.loggers import finish_loggers, instantiate_loggers
 
 SYNTHETIC_TARGET = "mlgen.data.synthetic.SyntheticDataModule"
 
@@ -81,17 +82,12 @@ def synth(cfg: DictConfig) -> SynthReport:
 
 def log_summary(cfg: DictConfig, report: SynthReport) -> None:
     """The scores as summary entries of one run of each logger that keeps summaries (W&B)."""
-    from mlgen.utils.instantiate import instantiate_loggers
-
-    for logger in instantiate_loggers(cfg.get("logger")):
-        experiment = getattr(logger, "experiment", None)
-        summary = getattr(experiment, "summary", None)
-        if summary is None:
-            continue
-        summary.update({f"synth/{k}": v for k, v in asdict(report).items() if isinstance(v, float)})
-        import wandb
-
-        wandb.finish()
+    loggers = instantiate_loggers(cfg.get("logger"))
+    for logger in loggers:
+        summary = getattr(getattr(logger, "experiment", None), "summary", None)
+        if summary is not None:
+            summary.update({f"synth/{k}": v for k, v in asdict(report).items() if isinstance(v, float)})
+    finish_loggers(loggers)
 
 
 def print_report(report: SynthReport, out_dir: Path) -> None:

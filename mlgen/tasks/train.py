@@ -8,11 +8,17 @@ from pathlib import Path
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
-from mlgen.callbacks.config_in_checkpoint import ConfigInCheckpoint
-from mlgen.tasks.common import RunResult, build_trainer, config_as_dict, finish, metrics_as_floats
-from mlgen.utils.checkpoints import load_checkpoint
-from mlgen.utils.errors import ConfigError
-from mlgen.utils.instantiate import instantiate_datamodule, instantiate_model
+from mlgen.checkpoints.config_in_checkpoint import ConfigInCheckpoint
+from mlgen.checkpoints.load import load_checkpoint
+from mlgen.config.instantiate import instantiate_datamodule, instantiate_model
+from mlgen.errors import ConfigError
+from mlgen.tasks.common import (
+    RunResult,
+    build_trainer,
+    config_as_dict,
+    finish,
+    metrics_as_floats,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +32,7 @@ def train(cfg: DictConfig) -> RunResult:
 
     datamodule = instantiate_datamodule(cfg.data)
     model = instantiate_model(cfg.model)
-    trainer = build_trainer(cfg, extra_callbacks=[ConfigInCheckpoint(config_as_dict(cfg))])
+    trainer = build_trainer(cfg, model, extra_callbacks=[ConfigInCheckpoint(config_as_dict(cfg))])
     try:
         if cfg.get("train", True):
             trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mlgen.utils import resolvers, slurm
-from mlgen.utils.errors import ConfigError
+from mlgen import resolvers  # noqa: F401
+from mlgen.distributed import run_id, slurm
+from mlgen.errors import ConfigError
 from tests.helpers.config import compose_config
 
 STEP = {"SLURM_JOB_ID": "77", "SLURM_JOB_NAME": "mlgen-train", "SLURM_STEP_ID": "0",
@@ -55,15 +56,15 @@ def test_ddp_in_the_batch_script_without_srun_is_refused(monkeypatch) -> None:
 
 
 def test_wandb_run_id_is_fixed_per_job_and_run_dir(monkeypatch, tmp_path: Path) -> None:
-    assert resolvers.wandb_run_id(str(tmp_path)) is None  # outside Slurm W&B picks the id
+    assert run_id.wandb_run_id(str(tmp_path)) is None  # outside Slurm W&B picks the id
     _set(monkeypatch, {"SLURM_JOB_ID": "5", "SLURM_CLUSTER_NAME": "c1"})
-    first = resolvers.wandb_run_id(str(tmp_path / "runs" / "slurm-5"))
-    assert first.startswith("c1-5-") and first == resolvers.wandb_run_id(str(tmp_path / "runs" / "slurm-5"))
-    assert first != resolvers.wandb_run_id(str(tmp_path / "elsewhere" / "slurm-5"))  # job ids repeat
+    first = run_id.wandb_run_id(str(tmp_path / "runs" / "slurm-5"))
+    assert first.startswith("c1-5-") and first == run_id.wandb_run_id(str(tmp_path / "runs" / "slurm-5"))
+    assert first != run_id.wandb_run_id(str(tmp_path / "elsewhere" / "slurm-5"))  # job ids repeat
     _set(monkeypatch, {"SLURM_ARRAY_JOB_ID": "4", "SLURM_ARRAY_TASK_ID": "3"})
-    assert resolvers.wandb_run_id(str(tmp_path)).startswith("c1-4_3-")
+    assert run_id.wandb_run_id(str(tmp_path)).startswith("c1-4_3-")
     cfg = compose_config("train", ["logger=wandb"], tmp_path)
-    assert cfg.logger.wandb.id == resolvers.wandb_run_id(str(tmp_path)) and cfg.logger.wandb.resume == "allow"
+    assert cfg.logger.wandb.id == run_id.wandb_run_id(str(tmp_path)) and cfg.logger.wandb.resume == "allow"
 
 
 @pytest.mark.parametrize("variable", ["SLURM_PROCID", "RANK", "LOCAL_RANK", "NODE_RANK"])

@@ -12,7 +12,15 @@ import torch
 from tests.helpers.config import compose_config
 from tests.helpers.wandb_runs import offline_run_dirs, read_offline_run
 
-from .jobs import CPU_SBATCH, QUIET, Job, checkpoint, optimizer_steps, printed_metric, submit
+from .jobs import (
+    CPU_SBATCH,
+    QUIET,
+    Job,
+    checkpoint,
+    optimizer_steps,
+    printed_metric,
+    submit,
+)
 from .slurm_cluster import LocalSlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]

@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from mlgen.utils import resolvers  # noqa: F401
+from mlgen import resolvers  # noqa: F401
 
 
 def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mlgen.checkpoints.load import load_model
 from mlgen.metrics.label_agreement import label_agreement
 from mlgen.tasks.evaluate import evaluate
 from mlgen.tasks.sample import sample
 from mlgen.tasks.train import train
-from mlgen.utils.checkpoints import load_model
 from tests.helpers.config import CPU_QUICK, compose_config
 
 EPOCHS = 8

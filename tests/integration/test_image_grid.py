@@ -5,12 +5,15 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from PIL import Image
-from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
+from tensorboard.backend.event_processing.event_accumulator import (
+    IMAGES,
+    EventAccumulator,
+)
 from torch import nn
 
-from mlgen.callbacks.image_grid import ImageGrid
 from mlgen.data.digits import DigitsDataModule
 from mlgen.tasks.train import train
+from mlgen.tracking.image_grid import ImageGrid
 from tests.helpers.config import CPU_QUICK, compose_config
 
 

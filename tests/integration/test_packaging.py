@@ -19,8 +19,11 @@ def test_wheel_ships_every_config_and_console_scripts(tmp_path):
     assert configs and configs <= names, sorted(configs - names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
-    for script in ("mlgen-train = mlgen.train:main", "mlgen-eval = mlgen.evaluate:main"):
+    for script in ("mlgen-train = mlgen.cli:train", "mlgen-eval = mlgen.cli:evaluate", "mlgen-sample = mlgen.cli:sample",
+                   "mlgen-synth = mlgen.cli:synth", "mlgen-plot = mlgen.cli:plot"):
         assert script in scripts
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "mlgen").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)  # every subpackage is listed in pyproject.toml
 
 
 def test_help_lists_config_groups_without_training():

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlgen.plot import main, metric_family
+from mlgen.cli import plot as main
+from mlgen.tasks.plot import metric_family
 from mlgen.tasks.train import train
 from tests.helpers.config import CPU_QUICK, compose_config
 

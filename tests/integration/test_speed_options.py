@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mlgen.checkpoints.load import load_checkpoint
+from mlgen.config.instantiate import instantiate_model
 from mlgen.tasks.train import train
-from mlgen.utils.checkpoints import load_checkpoint
-from mlgen.utils.instantiate import instantiate_model
 from tests.helpers.config import CPU_QUICK, compose_config
+
 
 def _weights(result):
     return load_checkpoint(result.output_dir / "checkpoints" / "last.ckpt")["state_dict"]

@@ -8,10 +8,9 @@ import subprocess
 import pytest
 import torch
 
-from mlgen.data.synthetic import SyntheticDataModule
+from mlgen.config.instantiate import instantiate_model
+from mlgen.errors import ConfigError
 from mlgen.tasks.train import train
-from mlgen.utils.errors import ConfigError
-from mlgen.utils.instantiate import instantiate_model
 from tests.helpers.config import CPU_QUICK, compose_config
 from tests.helpers.wandb_runs import offline_run_dirs, read_offline_run
 
@@ -32,7 +31,7 @@ def _datamodule(ckpt, tmp_path, **options):
     cfg = compose_config("train", ["data=synthetic", f"data.generator_ckpt={ckpt}", "data.real.binarize=true"], tmp_path)
     for key, value in options.items():
         cfg.data[key] = value
-    from mlgen.utils.instantiate import instantiate_datamodule
+    from mlgen.config.instantiate import instantiate_datamodule
 
     datamodule = instantiate_datamodule(cfg.data)
     datamodule.prepare_data()

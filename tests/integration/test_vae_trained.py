@@ -12,12 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
+from mlgen.checkpoints.load import load_model
+from mlgen.config.instantiate import instantiate_datamodule
+from mlgen.errors import CheckpointError, ConfigError
 from mlgen.metrics.label_agreement import label_agreement
 from mlgen.tasks.sample import sample
 from mlgen.tasks.train import train
-from mlgen.utils.checkpoints import load_model
-from mlgen.utils.errors import CheckpointError, ConfigError
-from mlgen.utils.instantiate import instantiate_datamodule
 from tests.helpers.config import CPU_QUICK, compose_config
 
 EPOCHS = 10

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from mlgen.errors import ConfigError
 from mlgen.tasks.evaluate import evaluate
 from mlgen.tasks.train import train
-from mlgen.utils.errors import ConfigError
 from tests.helpers.config import CPU_QUICK, compose_config
 from tests.helpers.wandb_runs import offline_run_dirs, read_offline_run
 

@@ -8,7 +8,7 @@ import torch
 from mlgen.data.cifar import CIFAR10DataModule, random_crop_flip
 from mlgen.data.digits import DigitsDataModule
 from mlgen.data.mnist import MNISTDataModule
-from mlgen.utils.errors import ConfigError, DataError
+from mlgen.errors import ConfigError, DataError
 
 
 def _first_batch(dm, split="train"):

@@ -7,9 +7,14 @@ import pytest
 import torch
 from scipy import linalg
 
-from mlgen.metrics.fid import ClassifierFeatures, FrozenFeatures, SampleQuality, build_sample_quality
+from mlgen.errors import ConfigError
+from mlgen.metrics.fid import (
+    ClassifierFeatures,
+    FrozenFeatures,
+    SampleQuality,
+    build_sample_quality,
+)
 from mlgen.nets.mlp import MLPClassifierNet
-from mlgen.utils.errors import ConfigError
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -8,10 +8,15 @@ import pytest
 import torch
 from torch import nn
 
+from mlgen.errors import ConfigError
 from mlgen.models.gan import GAN
-from mlgen.models.gan_losses import discriminator_loss, generator_loss, gradient_penalty
-from mlgen.nets.dcgan import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from mlgen.utils.errors import ConfigError
+from mlgen.models.gan.losses import discriminator_loss, generator_loss, gradient_penalty
+from mlgen.nets.dcgan import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+)
 
 LOG2 = math.log(2)
 ADAM = {"_target_": "torch.optim.Adam", "lr": 1e-3}

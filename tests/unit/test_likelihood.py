@@ -3,7 +3,13 @@ import math
 import pytest
 import torch
 
-from mlgen.metrics.likelihood import iwae_log_likelihood, iwae_nll, kl_to_standard_normal, log_normal_diag, log_standard_normal
+from mlgen.metrics.likelihood import (
+    iwae_log_likelihood,
+    iwae_nll,
+    kl_to_standard_normal,
+    log_normal_diag,
+    log_standard_normal,
+)
 
 
 def test_kl_matches_hand_computed_value():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mlgen.errors import ConfigError
 from mlgen.nets.conv import ConvClassifierNet
 from mlgen.nets.mlp import MLPClassifierNet
 from mlgen.nets.resnet import ResNetClassifierNet
-from mlgen.utils.errors import ConfigError
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32)]
 NETS = [MLPClassifierNet, ConvClassifierNet, ResNetClassifierNet]

@@ -10,9 +10,9 @@ import yaml
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from mlgen.utils import resolvers  # noqa: F401
-from mlgen.utils.errors import ConfigError
-from mlgen.utils.instantiate import instantiate_model
+from mlgen import resolvers  # noqa: F401
+from mlgen.config.instantiate import instantiate_model
+from mlgen.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 _MISSING = object()

@@ -10,7 +10,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from mlgen.utils.sweep_summary import SweepSummary, best_trial, sweep_direction
+from mlgen.tracking.sweep_summary import SweepSummary, best_trial, sweep_direction
 
 
 def _job(tmp_path, num: int, value, status=JobStatus.COMPLETED, lr="1e-3") -> JobReturn:

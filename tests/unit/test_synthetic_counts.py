@@ -3,7 +3,7 @@
 import pytest
 
 from mlgen.data.synthetic import class_counts, synthetic_count
-from mlgen.utils.errors import ConfigError
+from mlgen.errors import ConfigError
 
 
 def test_balanced_counts_sum_to_size():

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
+from mlgen.errors import ConfigError
 from mlgen.models.vae import VAE
 from mlgen.nets.vae_nets import Decoder, Encoder
-from mlgen.utils.errors import ConfigError
 
 MLP_NET = {
     "encoder": {"_target_": "mlgen.nets.vae_nets.Encoder", "hidden": [16]},

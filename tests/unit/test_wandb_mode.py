@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlgen.utils.wandb_mode import describe_wandb_mode, resolve_wandb_mode
+from mlgen.tracking.wandb_mode import describe_wandb_mode, resolve_wandb_mode
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import WandbLogger
 from torch import nn
 
-from mlgen.callbacks.latest_checkpoint import LatestCheckpoint
-from mlgen.utils.errors import ConfigError
+from mlgen.checkpoints.latest import LatestCheckpoint
+from mlgen.errors import ConfigError
 
 _WATCH_LOG = ("gradients", "parameters", "all")
 

@@ -20,6 +20,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from mlgen.compat import failed_job_error
+
 log = logging.getLogger(__name__)
 
 TRIAL_FILE = "trial.json"
@@ -49,7 +51,7 @@ def trial_record(job_return: JobReturn) -> dict[str, Any]:
     if job_return.status == JobStatus.COMPLETED:
         record["objective"] = _number(job_return.return_value)
     else:
-        record["error"] = repr(job_return._return_value)
+        record["error"] = repr(failed_job_error(job_return))
     return record
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from mlgen.utils.errors import ConfigError
+from mlgen.errors import ConfigError
 
 # Job names with which Lightning ignores Slurm (interactive allocations); we do the same.
 _INTERACTIVE_JOB_NAMES = ("bash", "interactive")

@@ -8,14 +8,13 @@ Lightning's CSVLogger writes the numbers; matplotlib (the `plot` extra) draws th
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import re
 from collections import defaultdict
 from pathlib import Path
 
-from mlgen.utils.errors import ConfigError, DataError, exit_on_user_error
+from mlgen.errors import ConfigError, DataError
 
 _AXES = ("step", "epoch")
 _SUFFIXES = ("_step", "_epoch")
@@ -98,18 +97,3 @@ def plot_run(run_dir: Path, out_dir: Path | None = None, x: str = "step") -> lis
         plt.close(fig)
         written.append(path)
     return written
-
-
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="mlgen-plot", description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", type=Path, help="run dir of a run trained with logger=csv")
-    parser.add_argument("--out", type=Path, default=None, help="folder for the PNGs (default: RUN_DIR/plots)")
-    parser.add_argument("--x", default="step", help="x axis: step (default) or epoch")
-    args = parser.parse_args(argv)
-    for path in plot_run(args.run_dir, args.out, args.x):
-        print(path)
-
-
-if __name__ == "__main__":
-    main()

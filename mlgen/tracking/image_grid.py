@@ -18,8 +18,8 @@ from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from mlgen.errors import ConfigError
 from mlgen.models.generative import cycle_labels, is_conditional
-from mlgen.utils.errors import ConfigError
 
 
 class ImageGrid(pl.Callback):

@@ -1,4 +1,8 @@
-"""OmegaConf resolvers that configs use; registered on import, before Hydra composes."""
+"""Which run a process belongs to: its output dir name, its W&B id under Slurm, whether it is rank 0.
+
+Every task of a Slurm job (and every requeue of it) must agree on these before Lightning starts, so
+they are read from the environment that srun, torchrun and Lightning's launcher set.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,6 @@ import os
 import secrets
 import time
 from typing import Any
-
-from omegaconf import OmegaConf
-
-from mlgen.utils import slurm
 
 # Fixed once per process, so every job of a multirun and every re-resolution agrees.
 _LOCAL_RUN_ID = time.strftime("%Y-%m-%d_%H-%M-%S") + "_" + secrets.token_hex(2)
@@ -60,30 +60,3 @@ def is_rank_zero() -> bool:
 def if_rank_zero(on_rank_zero: Any, elsewhere: Any) -> Any:
     """`${mlgen_if_rank_zero:A,B}`: A on rank 0, B on the other ranks (e.g. no Hydra log file there)."""
     return on_rank_zero if is_rank_zero() else elsewhere
-
-
-def wandb_mode() -> str:
-    """W&B mode that never prompts: `WANDB_MODE` wins, else online only when credentials exist."""
-    from mlgen.utils.wandb_mode import resolve_wandb_mode
-
-    return resolve_wandb_mode()
-
-
-def register() -> None:
-    """Register mlgen's resolvers (idempotent)."""
-    resolvers = {
-        "mlgen_run_id": run_id,
-        "mlgen_wandb_mode": wandb_mode,
-        "mlgen_wandb_run_id": wandb_run_id,
-        "mlgen_if_rank_zero": if_rank_zero,
-        "mlgen_slurm_tasks_per_node": slurm.tasks_per_node,
-        "mlgen_slurm_nodes": slurm.num_nodes,
-    }
-    for name, func in resolvers.items():
-        if not OmegaConf.has_resolver(name):
-            # mlgen_run_id is cached: Hydra copies the cache into each job's config of a multirun,
-            # so a job that a launcher runs elsewhere (a submitit Slurm job) keeps the sweep dir.
-            OmegaConf.register_new_resolver(name, func, use_cache=name == "mlgen_run_id")
-
-
-register()

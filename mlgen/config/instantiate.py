@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
-from mlgen.utils.errors import ConfigError, MLGenError
-
-log = logging.getLogger(__name__)
+from mlgen.errors import ConfigError, MLGenError
 
 
 def _accepted_options(target: Any) -> set[str] | None:
@@ -78,32 +75,3 @@ def instantiate_group(cfg: DictConfig | None, key: str) -> list[Any]:
     if not cfg:
         return []
     return [build_from_config(entry, f"{key}.{name}") for name, entry in cfg.items() if entry and "_target_" in entry]
-
-
-def instantiate_loggers(cfg: DictConfig | None) -> list[Any]:
-    """Loggers are optional: one that can't be imported (e.g. a broken wandb) is skipped with a warning."""
-    loggers = []
-    for name, entry in (cfg or {}).items():
-        if not entry or "_target_" not in entry:
-            continue
-        try:
-            logger = build_from_config(entry, f"logger.{name}")
-        except ConfigError as err:
-            if "wandb" in str(entry["_target_"]).lower() and _import_failed("wandb"):
-                log.warning("W&B logger skipped: wandb cannot be imported (%s). Training goes on without it.", err)
-                continue
-            raise
-        if name == "wandb":
-            from mlgen.utils.wandb_mode import describe_wandb_mode
-
-            log.info(describe_wandb_mode(entry.get("mode", "online"), logger.save_dir))
-        loggers.append(logger)
-    return loggers
-
-
-def _import_failed(module: str) -> bool:
-    try:
-        __import__(module)
-    except Exception:
-        return True
-    return False

@@ -28,6 +28,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from mlgen.compat import hpc_checkpoint_path
+
 log = logging.getLogger(__name__)
 
 
@@ -58,7 +60,7 @@ class SlurmRequeue(pl.Callback):
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         if not trainer.strategy.reduce_boolean_decision(self._received, all=False):
             return
-        path = trainer._checkpoint_connector.hpc_save_path(trainer.default_root_dir)  # Lightning's naming
+        path = hpc_checkpoint_path(trainer, trainer.default_root_dir)  # Lightning's naming
         trainer.save_checkpoint(path)  # every rank: it is a collective
         if trainer.is_global_zero:
             log.info("%s received: saved %s at global step %d", self.signum.name, path, trainer.global_step)

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from mlgen.utils.errors import CheckpointError
+from mlgen.errors import CheckpointError
 
 _WHERE = "runs keep them in <run dir>/checkpoints/ (last.ckpt and the best epoch_*.ckpt)"
 
@@ -41,7 +41,7 @@ def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
     """
     from hydra.utils import get_class
 
-    from mlgen.callbacks.config_in_checkpoint import CONFIG_KEY
+    from mlgen.checkpoints.config_in_checkpoint import CONFIG_KEY
 
     checkpoint = load_checkpoint(path)
     if CONFIG_KEY not in checkpoint:

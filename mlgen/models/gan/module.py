@@ -4,7 +4,7 @@ Manual optimisation, written to be correct under DDP: each iteration the discrim
 (on real data and detached fakes) and the generator steps once every `n_critic` iterations, on every
 rank alike. `toggle_optimizer` freezes the other net's parameters during each backward, so every
 backward reaches only one net's parameters; DDP must therefore be told to look for unused
-parameters, which `setup` does (see `_require_unused_parameter_detection`).
+parameters, which the class says with `ddp_find_unused_parameters` (the trainer builder reads it).
 """
 
 from __future__ import annotations
@@ -18,11 +18,17 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from mlgen.compat import attached_trainer
+from mlgen.errors import ConfigError
 from mlgen.metrics.fid import SampleQuality, build_sample_quality
 from mlgen.models.base import MLGenModule, check_optimizer_config
-from mlgen.models.gan_losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
+from mlgen.models.gan.losses import (
+    LOSSES,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+)
 from mlgen.models.generative import cycle_labels
-from mlgen.utils.errors import ConfigError
 
 log = logging.getLogger(__name__)
 Batch = tuple[Tensor, Tensor]
@@ -48,6 +54,8 @@ class GAN(MLGenModule):
         monitor, monitor_mode: see `MLGenModule`; null monitor keeps the last checkpoint.
         compile, channels_last: see `MLGenModule`; they apply to G, D and the EMA generator.
     """
+
+    ddp_find_unused_parameters = True  # each backward reaches one of the two nets (see the module docstring)
 
     def __init__(
         self,
@@ -122,7 +130,7 @@ class GAN(MLGenModule):
         """`n` draws of z ~ N(0, I). Under DDP every rank draws the same `world_size * n` values (the
         ranks are seeded alike and consume their RNGs in step) and keeps its own slice, so no two ranks
         share noise and the RNG states, hence checkpoints and resumes, stay identical across ranks."""
-        trainer = self._trainer
+        trainer = attached_trainer(self)
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         z = torch.randn(world * n, self.hparams.latent_dim, device=self.device)
         return z[rank * n : (rank + 1) * n]
@@ -133,21 +141,8 @@ class GAN(MLGenModule):
 
     # --- training ------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        self._require_unused_parameter_detection()
         if self.quality is None and stage in ("fit", "validate", "test"):
             self.quality = build_sample_quality(self.hparams.metrics or {}, self.shape, self.num_classes, self.conditional)
-
-    def _require_unused_parameter_detection(self) -> None:
-        """Under DDP the whole LightningModule is wrapped, and each of our backward passes reaches only
-        one net (the other is frozen by `toggle_optimizer`), so DDP's reducer must mark the rest as
-        unused or it waits for their gradients forever (it raises instead). This runs in `setup`,
-        before Lightning wraps the module, so `trainer=ddp` works without a GAN-specific strategy."""
-        from pytorch_lightning.strategies import DDPStrategy
-
-        strategy = self.trainer.strategy
-        if isinstance(strategy, DDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters"):
-            strategy._ddp_kwargs["find_unused_parameters"] = True
-            log.info("GAN under DDP: find_unused_parameters=True (each backward reaches one of the two nets).")
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [

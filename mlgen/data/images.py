@@ -14,8 +14,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
+from mlgen.compat import processed_training_batches
 from mlgen.data.in_memory import EpochPermutation, InMemoryLoader
-from mlgen.utils.errors import ConfigError
+from mlgen.errors import ConfigError
 
 Arrays = tuple[Tensor, Tensor]
 
@@ -162,7 +163,7 @@ class ImageDataModule(pl.LightningDataModule):
         sampler = EpochPermutation(len(x), shuffle, seed % 2**62, rank, world, drop_uneven=split == "train")
         # `processed`, not `completed`: a checkpoint written in on_train_batch_end has trained a batch it
         # has not yet counted as completed
-        progress = (lambda: trainer.fit_loop.epoch_loop.batch_progress.current.processed) if trainer and split == "train" else None
+        progress = (lambda: processed_training_batches(trainer)) if trainer and split == "train" else None
         return InMemoryLoader(x, y, batch_size, sampler, device, completed_batches=progress)
 
     def train_dataloader(self) -> DataLoader | InMemoryLoader:

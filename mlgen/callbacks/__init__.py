@@ -1,1 +1,0 @@
-"""Callbacks that Lightning does not ship: config in checkpoints, image grids, EMA, throughput."""

@@ -1,0 +1,87 @@
+"""The `mlgen-*` commands: thin Hydra mains that compose a config, run a task, print where it went.
+
+Only Hydra (and mlgen's config resolvers) are imported at module level, so `--help`, `--cfg job`
+and tab completion don't pay for torch or Lightning; each task is imported when it runs.
+`python -m mlgen.cli train ...` runs a command without its console script (benchmarks, DDP children).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from mlgen import resolvers  # noqa: F401  (registers ${mlgen_run_id:} etc. before Hydra composes)
+from mlgen.errors import exit_on_user_error
+
+CONFIGS = "pkg://mlgen.conf"
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="train")
+@exit_on_user_error
+def train(cfg: DictConfig) -> float | None:
+    """`mlgen-train`: train, test the best checkpoint, return the objective to Hydra's sweepers."""
+    from mlgen.tasks.report import print_result
+    from mlgen.tasks.train import train as run_training
+
+    result = run_training(cfg)
+    print_result(result, title="mlgen-train")
+    return result.objective
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="eval")
+@exit_on_user_error
+def evaluate(cfg: DictConfig) -> None:
+    """`mlgen-eval ckpt_path=...`: test a checkpoint; model and data come from the config inside it."""
+    from mlgen.tasks.evaluate import evaluate as run_evaluation
+    from mlgen.tasks.report import print_result
+
+    print_result(run_evaluation(cfg), title="mlgen-eval")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="sample")
+@exit_on_user_error
+def sample(cfg: DictConfig) -> None:
+    """`mlgen-sample ckpt_path=... n=64 [labels=...] out=...`: a PNG grid (and optionally a .pt file)."""
+    from mlgen.tasks.sample import sample as draw_samples
+
+    for path in draw_samples(cfg):
+        print(f"wrote {path}")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="synth")
+@exit_on_user_error
+def synth(cfg: DictConfig) -> float:
+    """`mlgen-synth`: train on a generator's samples, test on real data (see `mlgen.tasks.synth`)."""
+    from mlgen.tasks.synth import print_report
+    from mlgen.tasks.synth import synth as run_synth
+
+    report = run_synth(cfg)
+    print_report(report, Path(cfg.paths.output_dir))
+    return report.cas_ratio
+
+
+@exit_on_user_error
+def plot(argv: list[str] | None = None) -> None:
+    """`mlgen-plot RUN_DIR`: PNG curves of a run logged with the CSV logger (see `mlgen.tasks.plot`)."""
+    import argparse
+
+    from mlgen.tasks.plot import __doc__ as plot_doc
+    from mlgen.tasks.plot import plot_run
+
+    parser = argparse.ArgumentParser(prog="mlgen-plot", description=(plot_doc or "").split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path, help="run dir of a run trained with logger=csv")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the PNGs (default: RUN_DIR/plots)")
+    parser.add_argument("--x", default="step", help="x axis: step (default) or epoch")
+    args = parser.parse_args(argv)
+    for path in plot_run(args.run_dir, args.out, args.x):
+        print(path)
+
+
+COMMANDS = {"train": train, "eval": evaluate, "sample": sample, "synth": synth, "plot": plot}
+
+if __name__ == "__main__":
+    command = sys.argv.pop(1) if len(sys.argv) > 1 and sys.argv[1] in COMMANDS else "train"
+    COMMANDS[command]()

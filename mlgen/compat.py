@@ -1,0 +1,46 @@
+"""The only place that touches private attributes of Lightning and Hydra.
+
+Each function wraps one private attribute that has no public equivalent and says why mlgen needs it.
+`tests/unit/test_compat.py` calls every one of them against the installed versions, so an upgrade that
+renames or removes one fails there, loudly, rather than somewhere deep in a training run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+
+
+def attached_trainer(module: pl.LightningModule) -> pl.Trainer | None:
+    """The module's trainer, or None outside `fit`/`test` (the public `module.trainer` raises there).
+
+    Models call `sample()` and `noise()` both inside a run and standalone (`mlgen-sample`)."""
+    return module._trainer
+
+
+def loggers_write_this_step(trainer: pl.Trainer) -> bool:
+    """Whether the loggers write on the current training step (`trainer.log_every_n_steps`).
+
+    Lightning decides this in its logger connector and has no public property for it; mlgen's
+    per-step logging hands values to `self.log` only on those steps (see `MLGenModule.log_train_values`)."""
+    return bool(trainer.fast_dev_run or trainer._logger_connector.should_update_logs)
+
+
+def hpc_checkpoint_path(trainer: pl.Trainer, folder: str) -> str:
+    """Lightning's own name for the next `hpc_ckpt_<N>.ckpt` in `folder`, the file its SLURM resume
+    logic looks for; mlgen's requeue callback writes exactly that file."""
+    return trainer._checkpoint_connector.hpc_save_path(folder)
+
+
+def processed_training_batches(trainer: pl.Trainer) -> int:
+    """Training batches of the current epoch that have run (Lightning's `processed`, not `completed`):
+    a checkpoint written in `on_train_batch_end` has trained a batch not yet counted as completed.
+    The loop's progress trackers are not a documented API."""
+    return trainer.fit_loop.epoch_loop.batch_progress.current.processed
+
+
+def failed_job_error(job_return: Any) -> BaseException | None:
+    """The exception of a failed Hydra job. `JobReturn.return_value` re-raises it instead of returning it,
+    and the sweep summary must record it without stopping."""
+    return job_return._return_value
