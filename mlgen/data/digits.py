@@ -6,7 +6,8 @@ from typing import Any
 
 import torch
 
-from mlgen.data.images import Arrays, ImageDataModule, check_fraction
+from mlgen.config.checks import check_fraction
+from mlgen.data.images import Arrays, ImageDataModule
 
 
 class DigitsDataModule(ImageDataModule):

@@ -15,24 +15,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlgen.compat import processed_training_batches
+from mlgen.config.checks import check_fraction, check_positive_int
 from mlgen.data.in_memory import EpochPermutation, InMemoryLoader
 from mlgen.errors import ConfigError
 
 Arrays = tuple[Tensor, Tensor]
-
-
-def check_positive_int(name: str, value: object) -> None:
-    """Reject counts such as `batch_size=0` at construction, with the fix in the message."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{name}={value!r} is invalid: it must be a positive integer. Fix: set {name}=64 (or any integer >= 1).")
-
-
-def check_fraction(name: str, value: float, low_open: bool, high_closed: bool) -> None:
-    low_ok = value > 0 if low_open else value >= 0
-    high_ok = value <= 1 if high_closed else value < 1
-    if not (low_ok and high_ok):
-        bounds = f"{'(' if low_open else '['}0, 1{']' if high_closed else ')'}"
-        raise ConfigError(f"{name}={value!r} is invalid: it must lie in {bounds}. Fix: set {name} to e.g. 0.1.")
 
 
 def to_unit_range(x: Tensor) -> Tensor:

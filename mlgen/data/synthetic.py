@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
+from mlgen.config.checks import check_fraction
 from mlgen.config.instantiate import build_from_config
-from mlgen.data.images import check_fraction
 from mlgen.errors import ConfigError
 
 
