@@ -1,10 +1,8 @@
-"""Pieces shared by training and evaluation runs: trainer, loggers, results."""
+"""Pieces shared by training and evaluation runs: the trainer, its loggers, the end of a run."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -16,21 +14,10 @@ from pytorch_lightning.callbacks import ProgressBar
 from mlgen.config.instantiate import build_from_config, instantiate_group
 from mlgen.distributed.hydra_ddp import pin_ddp_children_to_this_job, release_ddp_job
 from mlgen.distributed.slurm import check_trainer_matches_slurm, in_slurm_job
+from mlgen.tasks.report import announce_run_dir, quiet_dependency_noise
 from mlgen.tracking.loggers import finish_loggers, instantiate_loggers
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunResult:
-    """What a run reports back: metrics, the sweep objective, and where its files are."""
-
-    metrics: dict[str, float]
-    output_dir: Path
-    objective_name: str | None = None
-    objective: float | None = None
-    best_checkpoint: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def config_as_dict(cfg: DictConfig) -> dict[str, Any]:
@@ -48,6 +35,8 @@ def build_trainer(cfg: DictConfig, model: pl.LightningModule | None = None,
                   extra_callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
     """Trainer from `cfg.trainer` with the callbacks and loggers of their groups; logs the full config.
     A model whose class sets `ddp_find_unused_parameters` gets Lightning's DDP strategy of that name."""
+    quiet_dependency_noise()
+    announce_run_dir(cfg.paths.output_dir)
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks") + list(extra_callbacks or [])
     if not cfg.trainer.get("enable_progress_bar", True):  # the switch wins over callbacks.progress_bar
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]

@@ -8,7 +8,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlgen.checkpoints.load import load_model
 from mlgen.config.instantiate import instantiate_datamodule
-from mlgen.tasks.common import RunResult, build_trainer, finish, metrics_as_floats
+from mlgen.tasks.common import build_trainer, finish, metrics_as_floats
+from mlgen.tasks.report import RunResult
 
 
 def evaluate(cfg: DictConfig) -> RunResult:

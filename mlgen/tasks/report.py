@@ -1,11 +1,53 @@
-"""Print a run's results as a short rich table (rank 0 only)."""
+"""What a run prints: its run dir at the start, a short results table and copyable paths at the end.
+
+Paths are printed unwrapped: rich wraps at 80 columns when output goes to a file or a pipe (Slurm logs),
+which splits a checkpoint path a user wants to copy. Lightning's promotional tips are dropped (noise to an
+mlgen user); its real messages stay.
+"""
 
 from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from mlgen.tasks.common import RunResult
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a run reports back: metrics, the sweep objective, and where its files are."""
+
+    metrics: dict[str, float]
+    output_dir: Path
+    objective_name: str | None = None
+    objective: float | None = None
+    best_checkpoint: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def console() -> Console:
+    """A rich console that never wraps long lines (paths stay whole in terminals, files and pipes)."""
+    return Console(soft_wrap=True, highlight=False)
+
+
+def print_paths(out: Console, **paths: str | Path | None) -> None:
+    """`name: path` lines, one per path that exists in the result."""
+    for name, path in paths.items():
+        if path:
+            out.print(f"{name.replace('_', ' ')}: {path}", markup=False)
+
+
+def announce_run_dir(output_dir: str | Path) -> None:
+    """The first thing a run says (rank 0, through logging, so also into train.log): where its files go."""
+    from pytorch_lightning.utilities import rank_zero_only
+
+    if rank_zero_only.rank == 0:
+        log.info("run dir: %s", output_dir)
 
 
 def print_result(result: RunResult, title: str) -> None:
@@ -21,8 +63,29 @@ def print_result(result: RunResult, title: str) -> None:
             table.add_row(name, f"{value:.4f}")
     if result.objective_name is not None and result.objective is not None:
         table.add_row(f"objective ({result.objective_name}, best)", f"{result.objective:.4f}", style="bold")
-    console = Console()
-    console.print(table)
-    console.print(f"run dir: {result.output_dir}", highlight=False)
-    if result.best_checkpoint:
-        console.print(f"checkpoint: {result.best_checkpoint}", highlight=False)
+    out = console()
+    out.print(table)
+    print_paths(out, run_dir=result.output_dir, checkpoint=result.best_checkpoint)
+
+
+# Lines of Lightning's that say nothing to an mlgen user: promotional tips, a note about the model summary
+# callback mlgen configures on purpose, and a hint to use srun printed on any machine that has Slurm installed.
+_NOISE_LOG_PREFIXES = ("💡 Tip", "Trainer already configured with model summary callbacks")
+_NOISE_WARNINGS = (r"The `srun` command is available on your system but is not used",
+                   r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_NOISE_LOG_PREFIXES)
+
+
+def quiet_dependency_noise() -> None:
+    """Drop the lines above from Lightning's rank-zero logger and warnings (idempotent)."""
+    import warnings
+
+    lightning_log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if not any(isinstance(f, _DropNoise) for f in lightning_log.filters):
+        lightning_log.addFilter(_DropNoise())
+    for message in _NOISE_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)

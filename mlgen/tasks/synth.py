@@ -91,8 +91,9 @@ def log_summary(cfg: DictConfig, report: SynthReport) -> None:
 
 
 def print_report(report: SynthReport, out_dir: Path) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from mlgen.tasks.report import console, print_paths
 
     table = Table(title="mlgen-synth: test accuracy on real data", header_style="bold")
     table.add_column("classifier trained on")
@@ -107,7 +108,7 @@ def print_report(report: SynthReport, out_dir: Path) -> None:
     ]
     for name, value in rows:
         table.add_row(name, f"{value:+.4f}" if name.startswith("gain") else f"{value:.4f}")
-    console = Console()
-    console.print(table)
-    console.print(report.verdict(), highlight=False)
-    console.print(f"report: {out_dir / 'synth_report.json'}", highlight=False)
+    out = console()
+    out.print(table)
+    out.print(report.verdict(), markup=False)
+    print_paths(out, report=out_dir / "synth_report.json", **{f"{arm} arm": path for arm, path in report.run_dirs.items()})

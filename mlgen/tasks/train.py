@@ -12,13 +12,8 @@ from mlgen.checkpoints.config_in_checkpoint import ConfigInCheckpoint
 from mlgen.checkpoints.load import load_checkpoint
 from mlgen.config.instantiate import instantiate_datamodule, instantiate_model
 from mlgen.errors import ConfigError
-from mlgen.tasks.common import (
-    RunResult,
-    build_trainer,
-    config_as_dict,
-    finish,
-    metrics_as_floats,
-)
+from mlgen.tasks.common import build_trainer, config_as_dict, finish, metrics_as_floats
+from mlgen.tasks.report import RunResult
 
 log = logging.getLogger(__name__)
 
