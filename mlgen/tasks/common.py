@@ -14,6 +14,7 @@ from pytorch_lightning.callbacks import ProgressBar
 from mlgen.config.instantiate import build_from_config, instantiate_group
 from mlgen.distributed.hydra_ddp import pin_ddp_children_to_this_job, release_ddp_job
 from mlgen.distributed.slurm import check_trainer_matches_slurm, in_slurm_job
+from mlgen.errors import ConfigError
 from mlgen.tasks.report import announce_run_dir, quiet_dependency_noise
 from mlgen.tracking.loggers import finish_loggers, instantiate_loggers
 
@@ -36,6 +37,12 @@ def build_trainer(cfg: DictConfig, model: pl.LightningModule | None = None,
     """Trainer from `cfg.trainer` with the callbacks and loggers of their groups; logs the full config.
     A model whose class sets `ddp_find_unused_parameters` gets Lightning's DDP strategy of that name."""
     quiet_dependency_noise()
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} asks for a GPU, but there is no GPU here (torch.cuda.is_available() "
+            f"is False). Fix: use trainer=cpu (or trainer.accelerator=cpu), or run on a machine with a GPU."
+        )
     announce_run_dir(cfg.paths.output_dir)
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks") + list(extra_callbacks or [])
     if not cfg.trainer.get("enable_progress_bar", True):  # the switch wins over callbacks.progress_bar

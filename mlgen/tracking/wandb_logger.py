@@ -20,6 +20,7 @@ from torch import nn
 
 from mlgen.checkpoints.latest import LatestCheckpoint
 from mlgen.errors import ConfigError
+from mlgen.tracking.wandb_mode import has_credentials
 
 _WATCH_LOG = ("gradients", "parameters", "all")
 
@@ -77,6 +78,13 @@ class MLGenWandbLogger(WandbLogger):
             raise ConfigError(
                 f"logger.wandb.watch_log_freq={watch_log_freq!r} is invalid: it must be an integer >= 1 "
                 f"(training steps between histograms). Fix: logger.wandb.watch_log_freq=100."
+            )
+        if mode == "online" and not has_credentials():
+            raise ConfigError(
+                "logger.wandb.mode=online (WANDB_MODE=online) needs W&B credentials, and none were found "
+                "(no WANDB_API_KEY, no netrc entry for the W&B host). Fix: run `wandb login` once (or export "
+                "WANDB_API_KEY), or train offline with WANDB_MODE=offline and upload later with `wandb sync`, "
+                "or use logger=csv."
             )
         if sweep_job_type and in_sweep():
             job_type = sweep_job_type

@@ -9,7 +9,8 @@ from pathlib import Path
 _VALID_MODES = ("online", "offline", "disabled", "shared")
 
 
-def _has_credentials() -> bool:
+def has_credentials() -> bool:
+    """An API key in the environment or a netrc entry for the W&B host (what `wandb login` writes)."""
     if os.environ.get("WANDB_API_KEY"):
         return True
     netrc_path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
@@ -29,7 +30,7 @@ def resolve_wandb_mode() -> str:
         return "offline"
     if mode in _VALID_MODES:
         return mode
-    return "online" if _has_credentials() else "offline"
+    return "online" if has_credentials() else "offline"
 
 
 def describe_wandb_mode(mode: str, save_dir: str) -> str:

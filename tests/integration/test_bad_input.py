@@ -30,8 +30,9 @@ def earlier_run(tmp_path_factory):
     return logs, out
 
 
-def _run_cli(args: list[str], cwd: Path, logs: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MLGEN_LOG_DIR": str(logs), "WANDB_MODE": "offline"}
+def _run_cli(args: list[str], cwd: Path, logs: Path, **env_overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLGEN_LOG_DIR": str(logs), "WANDB_MODE": "offline", **env_overrides}
+    env.pop("WANDB_API_KEY", None)
     cli = Path(sys.executable).with_name("mlgen-train")
     return subprocess.run([str(cli), "logger=none", "trainer=cpu", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=120, stdin=subprocess.DEVNULL)
@@ -50,6 +51,7 @@ CASES = {
     # the defaults list once made both groups optional, so a misspelt name trained the default silently
     "unknown experiment": (lambda run, tmp: ["experiment=nope"], ["experiment/nope", "digits_vae"]),
     "unknown sweep": (lambda run, tmp: ["hparams_search=nope"], ["hparams_search/nope", "classifier_optuna"]),
+    "a GPU trainer without a GPU": (lambda run, tmp: ["trainer.accelerator=gpu"], ["trainer.accelerator=gpu", "trainer=cpu"]),
     "unknown model argument": (lambda run, tmp: ["+model.dropuot=0.5"], ["model.dropuot", "Fix"]),
     "negative learning rate": (lambda run, tmp: ["model.optimizer.lr=-0.01"], ["model.optimizer.lr=-0.01", "positive", "Fix"]),
     "batch size 0": (lambda run, tmp: ["data.batch_size=0"], ["data.batch_size=0", "positive integer", "Fix"]),
@@ -80,3 +82,15 @@ def test_bad_input_exits_with_one_clear_paragraph(case, earlier_run, tmp_path):
     prose = [line for line in message.splitlines() if not line.startswith("\t")]  # Hydra's tab-indented option lists
     assert len(prose) <= 15 and len(message) < 1500, message
     assert _snapshot(run) == before  # the earlier run is untouched
+
+
+def test_wandb_online_without_credentials_says_how_to_log_in(earlier_run, tmp_path):
+    logs, run = earlier_run
+    before = _snapshot(run)
+    proc = _run_cli(["logger=wandb"], tmp_path, logs, WANDB_MODE="online", NETRC=str(tmp_path / "no-netrc"),
+                    WANDB_DIR=str(tmp_path), WANDB_CONFIG_DIR=str(tmp_path), WANDB_CACHE_DIR=str(tmp_path))
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    for text in ("WANDB_MODE=online", "wandb login", "WANDB_MODE=offline"):
+        assert text in proc.stderr
+    assert _snapshot(run) == before
