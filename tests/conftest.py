@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tests.helpers.cifar_files import cifar_root  # noqa: F401  (fixture)
-from tests.helpers.mnist_files import SHARED_MNIST, random_mnist, real_mnist_split
+from tests.helpers.mnist_files import random_mnist, real_mnist_split
 
 
 @pytest.fixture(autouse=True)
@@ -26,8 +26,6 @@ def _isolated_env(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def mnist_root(tmp_path_factory):
     """The real MNIST test set split 8,000 train / 2,000 test, in torchvision's on-disk layout."""
-    if not SHARED_MNIST.is_dir():
-        pytest.fail(f"real MNIST files (t10k-*-idx*-ubyte.gz) expected in {SHARED_MNIST}; set MLGEN_MNIST_T10K to their folder")
     return real_mnist_split(tmp_path_factory.mktemp("mnist"))
 
 
