@@ -56,8 +56,9 @@ def gan_step(cfg: Any, device: torch.device) -> Step:
     from mlgen.models.gan.losses import discriminator_loss, generator_loss
 
     model = instantiate_model(cfg.model).to(device).train()
-    opt_g, opt_d = model.configure_optimizers()
     g, d, kind = model.generator, model.discriminator, model.hparams.loss
+    opt_g = model.make_optimizer(model.hparams.optimizer, g.parameters())  # the optimizers alone, no LR schedulers
+    opt_d = model.make_optimizer(model.hparams.d_optimizer, d.parameters())
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         fake = g(torch.randn(len(x), model.hparams.latent_dim, device=x.device), None)

@@ -9,7 +9,7 @@ For each model family, on the same data, net, batch size and optimizer, it times
 and reports samples/s and the ratios (c)/(a), (d)/(a), (c)/(d), (e)/(a) as a table and JSON, plus
 the start-up time of `mlgen-train --help` and of a one-step run.
 
-    python -m benchmarks.throughput                  # full: MNIST t10k images, CPU (+ GPU bf16 if present)
+    python -m benchmarks.throughput                  # full: MNIST t10k images (--data), CPU (+ GPU bf16 if present)
     python -m benchmarks.throughput --small          # CI smoke run on digits; asserts nothing about speed
 
 Epoch 0 of every case is a warm-up and is not timed; each case runs `--repeats` times and the
@@ -34,27 +34,10 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from benchmarks.bare_lightning import bare_lightning_run
+from benchmarks.config import compose
 from benchmarks.families import FAMILIES, Family
+from benchmarks.mnist_data import add_data_option, check_data, mnist_root
 from benchmarks.timing import EpochTimer, sync
-
-
-def compose(overrides: list[str]) -> Any:
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-
-    from mlgen import resolvers  # noqa: F401  (registers ${mlgen_run_id:} and friends)
-
-    with initialize_config_module("mlgen.conf", version_base="1.3"):
-        return hydra_compose("train", overrides=overrides)
-
-
-def mnist_t10k_root(folder: Path) -> Path:
-    """All 10,000 real MNIST test images laid out as torchvision's MNIST *train* split."""
-    from tests.helpers.mnist_files import SHARED_MNIST, read_idx_gz, write_mnist_folder
-
-    images = read_idx_gz(SHARED_MNIST / "t10k-images-idx3-ubyte.gz")
-    labels = read_idx_gz(SHARED_MNIST / "t10k-labels-idx1-ubyte.gz")
-    return write_mnist_folder(folder, (images, labels), (images[:100], labels[:100]))
 
 
 def plain_loop(step: Callable[[torch.Tensor, torch.Tensor], None], batches: Callable[[], Any], epochs: int,
@@ -90,11 +73,11 @@ def trainer_run(cfg: Any, epochs: int) -> float:
 
 
 def bench_family(family: Family, base: list[str], epochs: int, repeats: int, device: torch.device,
-                 precision: str) -> dict[str, float]:
+                 precision: str, output_dir: Path) -> dict[str, float]:
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     overrides = [*base, *family.overrides, f"trainer.accelerator={accelerator}", f"trainer.precision={precision}",
                  f"trainer.max_epochs={epochs}"]
-    cfg = compose([*overrides, "data.in_memory=true"])
+    cfg = compose([*overrides, "data.in_memory=true"], output_dir)
     datamodule = _setup(cfg)
     x, y = datamodule.datasets["train"].tensors
     batch = cfg.data.batch_size
@@ -110,7 +93,7 @@ def bench_family(family: Family, base: list[str], epochs: int, repeats: int, dev
         "plain_tensors": lambda: plain(lambda: (on_device[i] for i in torch.randperm(len(on_device)).tolist())),
         "plain_dataloader": lambda: plain(lambda: loader),
         "mlgen_in_memory": lambda: trainer_run(cfg, epochs),
-        "mlgen_dataloader": lambda: trainer_run(compose([*overrides, "data.in_memory=false"]), epochs),
+        "mlgen_dataloader": lambda: trainer_run(compose([*overrides, "data.in_memory=false"], output_dir), epochs),
     }
     if family.loss is not None:
         runs["lightning_bare"] = lambda: bare_lightning_run(cfg, family.loss, x.to(device), y.to(device), epochs)
@@ -158,22 +141,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--devices", nargs="+", default=None, help="cpu and/or cuda (default: cpu, plus cuda if present)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/throughput.json"))
+    add_data_option(parser)
     args = parser.parse_args(argv)
+    if not args.small:
+        check_data(parser, args.data)
 
     epochs = args.epochs or (2 if args.small else 12)
     repeats = args.repeats or (1 if args.small else 3)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     with tempfile.TemporaryDirectory() as tmp:
-        data = ["data=digits"] if args.small else ["data=mnist", f"data.root={mnist_t10k_root(Path(tmp) / 'mnist')}"]
+        # full mode: all 10,000 images as the train split (the test split, unused, is their first 100)
+        data = ["data=digits"] if args.small else [
+            "data=mnist", f"data.root={mnist_root(args.data, Path(tmp) / 'mnist', slice(None), slice(0, 100))}"]
         base = [*data, f"data.batch_size={args.batch_size}", "logger=csv",
-                f"paths.output_dir={tmp}/run", "callbacks.model_summary=null", "trainer.limit_val_batches=0",
+                "callbacks.model_summary=null", "trainer.limit_val_batches=0",
                 "trainer.num_sanity_val_steps=0", "test=false", "trainer.enable_progress_bar=false"]
         report: dict[str, Any] = {"mode": "small" if args.small else "full", "epochs": epochs, "repeats": repeats,
                                   "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(), "results": []}
         for device_name in devices:
             precision = "bf16-mixed" if device_name == "cuda" else "32-true"
             for name in args.families:
-                result = bench_family(FAMILIES[name], base, epochs, repeats, torch.device(device_name), precision)
+                result = bench_family(FAMILIES[name], base, epochs, repeats, torch.device(device_name), precision,
+                                      Path(tmp) / "run")
                 report["results"].append({"family": name, "device": device_name, "precision": precision, **result})
         report["startup"] = startup_seconds(["data=digits"], Path(tmp) / "logs")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,13 @@
-"""Quality benchmark of the GANs on real MNIST (the test-set split of tests/helpers/mnist_files.py).
+"""Quality benchmark of the GANs on real MNIST (the test set shipped in tests/data/mnist-t10k, or
+`--data FOLDER`: first 8,000 images train, last 2,000 test).
 
 Trains the judging classifier (experiment=mnist_cnn), measures the GAN's test/fid_clf at
 initialisation (train=false), trains it on CPU and measures again; the conditional GAN also reports
 test/label_agreement. Acceptance (issue 4): final fid_clf <= init / 5 (dcgan); label agreement
 >= 0.85 (cgan). Prints the numbers, and a JSON summary with wall and CPU time of the GAN training.
 
-    nice -n 10 python benchmarks/quality/gan_mnist.py --model dcgan --out /tmp/gan_bench
-    nice -n 10 python benchmarks/quality/gan_mnist.py --model cgan --out /tmp/gan_bench --clf CKPT
+    nice -n 10 python -m benchmarks.quality.gan_mnist --model dcgan --out /tmp/gan_bench
+    nice -n 10 python -m benchmarks.quality.gan_mnist --model cgan --out /tmp/gan_bench --clf CKPT
 """
 
 from __future__ import annotations
@@ -19,28 +20,19 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for tests.helpers
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `python benchmarks/quality/<this>.py` finds `benchmarks`
 
+from benchmarks.config import QUICK, compose  # noqa: E402
+from benchmarks.mnist_data import add_data_option, check_data, mnist_root  # noqa: E402
 from mlgen.tasks.train import train  # noqa: E402
-from tests.helpers.config import CPU_QUICK, compose_config  # noqa: E402
-from tests.helpers.mnist_files import real_mnist_split  # noqa: E402
 
 
-def mnist_root(out: Path) -> Path:
-    root = out / "mnist"
-    if not (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").is_file():
-        real_mnist_split(root)
-    return root
-
-
-def prepare_classifier(out: Path) -> str:
+def prepare_classifier(out: Path, data_root: Path) -> str:
     """Train the classifier whose features judge the GANs (once; reused when its checkpoint exists)."""
-    os.environ.setdefault("MLGEN_LOG_DIR", str(out / "logs"))
-    os.environ.setdefault("WANDB_MODE", "disabled")
     ckpt = out / "clf" / "checkpoints" / "last.ckpt"
     if not ckpt.is_file():
         start = time.time()
-        cfg = compose_config("train", [*CPU_QUICK, f"data.root={mnist_root(out)}", "experiment=mnist_cnn"], out / "clf")
+        cfg = compose([*QUICK, f"data.root={data_root}", "experiment=mnist_cnn"], out / "clf")
         result = train(cfg)
         print(f"classifier: test/acc={result.metrics['test/acc']:.4f} in {time.time() - start:.0f} s -> {ckpt}", flush=True)
     return str(ckpt)
@@ -57,20 +49,25 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="work folder (data, runs)")
     parser.add_argument("--clf", help="classifier checkpoint to reuse (default: train one)")
     parser.add_argument("--epochs", type=int, help="GAN epochs (default: the experiment's)")
+    add_data_option(parser)
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for the GAN run")
     args = parser.parse_args()
-    clf = args.clf or prepare_classifier(args.out)
+    check_data(parser, args.data)
+    os.environ.setdefault("MLGEN_LOG_DIR", str(args.out / "logs"))
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    data_root = mnist_root(args.data, args.out / "mnist")
+    clf = args.clf or prepare_classifier(args.out, data_root)
 
-    gan = [*CPU_QUICK, f"data.root={mnist_root(args.out)}", f"experiment=mnist_{args.model}",
+    gan = [*QUICK, f"data.root={data_root}", f"experiment=mnist_{args.model}",
            f"model.metrics.feature_ckpt={clf}", *args.overrides]
     if args.epochs is not None:
         gan.append(f"trainer.max_epochs={args.epochs}")
-    init = train(compose_config("train", [*gan, "train=false"], args.out / f"{args.model}_init")).metrics
+    init = train(compose([*gan, "train=false"], args.out / f"{args.model}_init")).metrics
     print(f"{args.model} at initialisation: {init}", flush=True)
 
     start, cpu_start = time.time(), time.process_time()
     run = args.out / args.model
-    cfg = compose_config("train", [*gan, "model.monitor=val/fid_clf"], run)
+    cfg = compose([*gan, "model.monitor=val/fid_clf"], run)
     final = train(cfg).metrics
     summary = {
         "model": args.model,

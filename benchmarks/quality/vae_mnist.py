@@ -1,5 +1,5 @@
-"""Quality benchmark of the VAE family on real MNIST (the test-set split of tests/helpers/mnist_files.py:
-first 8,000 images train, last 2,000 test, binarized).
+"""Quality benchmark of the VAE family on real MNIST (the test set shipped in tests/data/mnist-t10k, or
+`--data FOLDER`: first 8,000 images train, last 2,000 test, binarized).
 
 `--model vae`: the MLP VAE of experiment=mnist_vae (2x400 hidden, 20-d latent, 30 epochs) and its
 test/iwae_nll (k = model.iwae_samples = 1000); acceptance (issue 3): < 110 nats.
@@ -7,8 +7,8 @@ test/iwae_nll (k = model.iwae_samples = 1000); acceptance (issue 3): < 110 nats.
 CVAE (experiment=mnist_cvae, 2-d latent) and prints the share of its samples for label c that the classifier
 calls c; acceptance: >= 0.90. Prints one line per step and a JSON summary at the end.
 
-    nice -n 10 python benchmarks/quality/vae_mnist.py --model vae --out /tmp/vae_bench
-    nice -n 10 python benchmarks/quality/vae_mnist.py --model cvae --out /tmp/vae_bench [--clf CKPT]
+    nice -n 10 python -m benchmarks.quality.vae_mnist --model vae --out /tmp/vae_bench
+    nice -n 10 python -m benchmarks.quality.vae_mnist --model cvae --out /tmp/vae_bench [--clf CKPT]
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for tests.helpers
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `python benchmarks/quality/<this>.py` finds `benchmarks`
 
+from benchmarks.config import QUICK, compose  # noqa: E402
+from benchmarks.mnist_data import add_data_option, check_data, mnist_root  # noqa: E402
 from mlgen.checkpoints.load import load_model  # noqa: E402
 from mlgen.metrics.label_agreement import label_agreement  # noqa: E402
 from mlgen.tasks.train import train  # noqa: E402
-from tests.helpers.config import CPU_QUICK, compose_config  # noqa: E402
-from tests.helpers.mnist_files import real_mnist_split  # noqa: E402
 
 
 def main() -> None:
@@ -38,19 +38,18 @@ def main() -> None:
     parser.add_argument("--clf", help="cvae: classifier checkpoint to reuse (default: train one)")
     parser.add_argument("--per-class", type=int, default=1000, help="cvae: samples per class judged")
     parser.add_argument("--trainer", default="cpu", help="trainer config of every run (cpu, gpu, ...)")
+    add_data_option(parser)
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for the VAE run")
     args = parser.parse_args()
+    check_data(parser, args.data)
     os.environ.setdefault("MLGEN_LOG_DIR", str(args.out / "logs"))
     os.environ.setdefault("WANDB_MODE", "disabled")
 
-    root = args.out / "mnist"
-    if not (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").is_file():
-        real_mnist_split(root)
-    common = [*CPU_QUICK, f"trainer={args.trainer}", f"data.root={root}", "seed=1"]
+    common = [*QUICK, f"trainer={args.trainer}", f"data.root={mnist_root(args.data, args.out / 'mnist')}", "seed=1"]
     summary: dict[str, object] = {"model": args.model}
 
     start = time.time()
-    cfg = compose_config("train", [*common, f"experiment=mnist_{args.model}", *args.overrides], args.out / args.model)
+    cfg = compose([*common, f"experiment=mnist_{args.model}", *args.overrides], args.out / args.model)
     result = train(cfg)
     summary.update(epochs=cfg.trainer.max_epochs, train_and_test_wall_s=round(time.time() - start),
                    **{k: result.metrics[k] for k in ("val/elbo", "test/elbo", "test/recon", "test/kl") if k in result.metrics})
@@ -61,7 +60,7 @@ def main() -> None:
     else:
         clf = args.clf
         if clf is None:
-            clf_result = train(compose_config("train", [*common, "experiment=mnist_cnn", "logger=none"], args.out / "clf"))
+            clf_result = train(compose([*common, "experiment=mnist_cnn", "logger=none"], args.out / "clf"))
             clf = clf_result.best_checkpoint
             summary["classifier_test_acc"] = clf_result.metrics["test/acc"]
         generator, _ = load_model(result.best_checkpoint)

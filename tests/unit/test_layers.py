@@ -13,13 +13,15 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+# the console script next to this interpreter (the venv's), else the first on PATH
+LINT_IMPORTS = shutil.which("lint-imports", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
 
 
 def lint_imports(project: Path) -> subprocess.CompletedProcess[str]:
     """`lint-imports` on `project` (its pyproject.toml and its mlgen/), without writing a cache there."""
     env = {**os.environ, "PYTHONPATH": str(project)}  # the copy's mlgen, ahead of the editable install
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=project, env=env, capture_output=True,
+    assert LINT_IMPORTS, "lint-imports not found: pip install -e '.[test]' installs import-linter"
+    return subprocess.run([LINT_IMPORTS, "--no-cache"], cwd=project, env=env, capture_output=True,
                           text=True, timeout=120)
 
 
