@@ -8,7 +8,9 @@ import torch
 from torch import Tensor
 from torchvision import datasets
 
-from mlgen.data.images import Arrays, ImageDataModule
+from mlgen.config.checks import check_int
+from mlgen.data.arrays import Arrays
+from mlgen.data.images import ImageDataModule
 from mlgen.data.torchvision_source import open_torchvision_dataset
 
 
@@ -34,9 +36,10 @@ class CIFAR10DataModule(ImageDataModule):
     """CIFAR-10; `augment=true` adds random crop + flip to training batches."""
 
     def __init__(self, augment: bool = False, crop_padding: int = 4, **kwargs: Any) -> None:
+        check_int("data.crop_padding", crop_padding, low=0, example=4)
         kwargs.setdefault("shape", (3, 32, 32))
+        kwargs.setdefault("num_classes", 10)
         super().__init__(**kwargs)
-        self.save_hyperparameters(logger=False)
 
     def expected_files(self) -> list[str]:
         cls = datasets.CIFAR10

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 
 from mlgen.config.checks import check_fraction
-from mlgen.data.images import Arrays, ImageDataModule
+from mlgen.data.arrays import Arrays
+from mlgen.data.images import ImageDataModule
 
 
 class DigitsDataModule(ImageDataModule):
@@ -16,8 +17,8 @@ class DigitsDataModule(ImageDataModule):
     def __init__(self, test_fraction: float = 0.2, **kwargs: Any) -> None:
         check_fraction("data.test_fraction", test_fraction, low_open=True, high_closed=False)
         kwargs.setdefault("shape", (1, 8, 8))
+        kwargs.setdefault("num_classes", 10)
         super().__init__(**kwargs)
-        self.save_hyperparameters(logger=False)
 
     def load_splits(self) -> dict[str, Arrays]:
         from sklearn.datasets import load_digits

@@ -6,9 +6,10 @@ from typing import Any
 
 from torchvision import datasets
 
-from mlgen.data.images import Arrays, ImageDataModule
+from mlgen.config.checks import check_choice
+from mlgen.data.arrays import Arrays
+from mlgen.data.images import ImageDataModule
 from mlgen.data.torchvision_source import open_torchvision_dataset
-from mlgen.errors import ConfigError
 
 VARIANTS: dict[str, type[datasets.MNIST]] = {
     "mnist": datasets.MNIST,
@@ -21,11 +22,10 @@ class MNISTDataModule(ImageDataModule):
     """One datamodule for the MNIST family; `variant` picks the torchvision dataset."""
 
     def __init__(self, variant: str = "mnist", **kwargs: Any) -> None:
-        if variant not in VARIANTS:
-            raise ConfigError(f"data.variant={variant!r} is unknown. Fix: use one of {sorted(VARIANTS)}.")
+        check_choice("data.variant", variant, sorted(VARIANTS))
         kwargs.setdefault("shape", (1, 28, 28))
+        kwargs.setdefault("num_classes", 10)
         super().__init__(**kwargs)
-        self.save_hyperparameters(logger=False)
         self.dataset_cls = VARIANTS[variant]
 
     def expected_files(self) -> list[str]:

@@ -1,7 +1,7 @@
 """Training data drawn from a conditional generator; validation and test stay real.
 
-Everything here needs only the generative interface of DESIGN.md, `sample(n, labels)`, so a CVAE
-and a conditional GAN checkpoint serve equally.
+Everything here needs only the generative contract of docs/architecture.md, `sample(n, labels)`, so
+a CVAE and a conditional GAN checkpoint serve equally; the batches follow the datamodule contract there.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class SyntheticDataModule(pl.LightningDataModule):
             )
         if tuple(model.shape) != self.shape or model.num_classes != self.num_classes:
             raise ConfigError(
-                f"data.generator_ckpt={self.generator_ckpt} makes {list(model.shape)} images of {model.num_classes} classes, "
+                f"data.generator_ckpt={self.generator_ckpt} makes examples of shape {list(model.shape)} in {model.num_classes} classes, "
                 f"but the real data has {list(self.shape)} and {self.num_classes}. Fix: use a generator trained on the same data."
             )
         counts = class_counts(count, self.num_classes, self.hparams.class_proportions)

@@ -1,4 +1,4 @@
-"""A small CNN that fits 8x8, 28x28 and 32x32 inputs."""
+"""A small CNN that fits 8x8, 28x28 and 32x32 images ([C, H, W] data only)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from mlgen.errors import ConfigError
+from mlgen.nets.shapes import image_shape
 
 
 def conv_block(in_ch: int, out_ch: int) -> nn.Sequential:
@@ -36,7 +37,7 @@ class ConvClassifierNet(nn.Module):
         dropout: float = 0.25,
     ) -> None:
         super().__init__()
-        c, h, w = shape
+        c, h, w = image_shape(shape, "ConvClassifierNet")
         if min(h, w) < 2 ** len(channels):
             raise ConfigError(
                 f"model.net.channels={list(channels)} has {len(channels)} pooling blocks, too many for "

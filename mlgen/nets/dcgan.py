@@ -1,15 +1,15 @@
-"""GAN nets sized from the data's shape: a DCGAN pair (8x8, 28x28, 32x32, ...) and an MLP pair.
+"""GAN nets sized from the data's shape: a DCGAN pair (images: 8x8, 28x28, 32x32, ...) and an MLP
+pair (any example shape: [D] rows, [C, H, W] images, ...).
 
-Generators map `(z [B, latent_dim], labels [B] | None)` to images in [-1, 1] (tanh); discriminators
+Generators map `(z [B, latent_dim], labels [B] | None)` to examples in [-1, 1] (tanh); discriminators
 map `(x, labels | None)` to one unbounded score per sample. Conditional nets take one-hot labels:
 the generator appends them to z; the discriminator either projects its features onto a label
 embedding (`conditioning=projection`, Miyato & Koyama 2018) or reads the labels as extra
-constant input channels (`conditioning=concat`).
+constant input channels along dim 1 (`conditioning=concat`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -19,6 +19,7 @@ from torch.nn.utils.parametrizations import spectral_norm as sn
 
 from mlgen.errors import ConfigError
 from mlgen.nets.mlp import mlp
+from mlgen.nets.shapes import flat_size, image_shape
 
 CONDITIONING = ("projection", "concat")
 
@@ -26,7 +27,7 @@ CONDITIONING = ("projection", "concat")
 def upsampling_plan(shape: Sequence[int]) -> tuple[int, int]:
     """`(base, n)`: the image side is `base * 2**n`, halving while even and above 4
     (8 -> 4 and 1 step, 28 -> 7 and 2, 32 -> 4 and 3)."""
-    _, h, w = shape
+    _, h, w = image_shape(shape, "the DCGAN pair (model/gan_nets=dcgan)")
     if h != w:
         raise ConfigError(f"data.shape={list(shape)}: the DCGAN nets need square images. Fix: use the MLP nets (model/gan_nets=mlp) for {h}x{w} data.")
     base, n = h, 0
@@ -38,12 +39,12 @@ def upsampling_plan(shape: Sequence[int]) -> tuple[int, int]:
 
 
 def with_labels(z: Tensor, labels: Tensor | None, num_classes: int) -> Tensor:
-    """`z` with one-hot labels appended on dim 1 (as constant planes for images); unchanged without labels."""
+    """`z` with one-hot labels appended on dim 1, repeated over the dims after it (constant planes for
+    images, extra values for rows); unchanged without labels."""
     if labels is None:
         return z
     onehot = F.one_hot(labels, num_classes).to(z.dtype)
-    if z.dim() == 4:
-        onehot = onehot[:, :, None, None].expand(-1, -1, *z.shape[2:])
+    onehot = onehot.view(*onehot.shape, *[1] * (z.dim() - 2)).expand(-1, -1, *z.shape[2:])
     return torch.cat([z, onehot], dim=1)
 
 
@@ -130,14 +131,14 @@ class DCGANDiscriminator(Discriminator):
 
 
 class MLPGenerator(nn.Module):
-    """(z, one-hot labels) -> hidden ReLU layers -> tanh image; for tiny data such as 8x8 digits."""
+    """(z, one-hot labels) -> hidden ReLU layers -> tanh example of `shape`; for rows and tiny images (8x8 digits)."""
 
     def __init__(self, shape: Sequence[int], num_classes: int, latent_dim: int, conditional: bool = False,
                  hidden: Sequence[int] = (256, 256)) -> None:
         super().__init__()
         self.num_classes, self.conditional = num_classes, conditional
         self.net = nn.Sequential(
-            mlp(latent_dim + (num_classes if conditional else 0), hidden, math.prod(shape)), nn.Tanh(), nn.Unflatten(1, tuple(shape))
+            mlp(latent_dim + (num_classes if conditional else 0), hidden, flat_size(shape)), nn.Tanh(), nn.Unflatten(1, tuple(shape))
         )
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -146,11 +147,10 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(Discriminator):
-    """Flattened image (plus label planes under `concat`) -> hidden ReLU layers -> shared score head."""
+    """Flattened example (plus label channels under `concat`) -> hidden ReLU layers -> shared score head."""
 
     def __init__(self, shape: Sequence[int], num_classes: int, conditional: bool = False, hidden: Sequence[int] = (256, 256),
                  conditioning: str = "projection", spectral_norm: bool = False) -> None:
-        c, h, w = shape
-        in_features = (c + label_channels(num_classes, conditional, conditioning)) * h * w
+        in_features = flat_size(shape, shape[0] + label_channels(num_classes, conditional, conditioning))
         body = nn.Sequential(nn.Flatten(), mlp(in_features, hidden, None))
         super().__init__(body, hidden[-1] if hidden else in_features, num_classes, conditional, conditioning, spectral_norm)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from torch import Tensor, nn
+
+from mlgen.nets.shapes import flat_size
 
 
 def mlp(in_features: int, hidden: Sequence[int], out_features: int | None, dropout: float = 0.0) -> nn.Sequential:
@@ -23,12 +24,13 @@ def mlp(in_features: int, hidden: Sequence[int], out_features: int | None, dropo
 
 
 class MLPClassifierNet(nn.Module):
-    """Flatten -> hidden layers -> logits. `forward_features` gives the penultimate layer."""
+    """Flatten -> hidden layers -> logits, for examples of any shape (`[D]` rows, `[C, H, W]` images).
+    `forward_features` gives the penultimate layer."""
 
     def __init__(self, shape: Sequence[int], num_classes: int, hidden: Sequence[int] = (256, 256), dropout: float = 0.0) -> None:
         super().__init__()
-        self.backbone = nn.Sequential(nn.Flatten(), mlp(math.prod(shape), hidden, None, dropout))
-        self.num_features = hidden[-1] if hidden else math.prod(shape)
+        self.backbone = nn.Sequential(nn.Flatten(), mlp(flat_size(shape), hidden, None, dropout))
+        self.num_features = hidden[-1] if hidden else flat_size(shape)
         self.head = nn.Linear(self.num_features, num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:

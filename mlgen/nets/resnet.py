@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from mlgen.nets.shapes import image_shape
+
 
 class ResNetClassifierNet(nn.Module):
     """torchvision's ResNet with the usual small-image stem, so 32x32 (and 28x28, 8x8) inputs keep
@@ -14,8 +16,9 @@ class ResNetClassifierNet(nn.Module):
 
     def __init__(self, shape: Sequence[int], num_classes: int, layers: Sequence[int] = (2, 2, 2, 2)) -> None:
         super().__init__()
+        channels, _, _ = image_shape(shape, "ResNetClassifierNet")
         net = ResNet(BasicBlock, list(layers), num_classes=num_classes)
-        net.conv1 = nn.Conv2d(shape[0], 64, kernel_size=3, stride=1, padding=1, bias=False)
+        net.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
         net.maxpool = nn.Identity()
         self.num_features = net.fc.in_features
         self.head = net.fc
