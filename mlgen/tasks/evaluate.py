@@ -6,12 +6,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mlgen.checkpoints.allowlist import trusting_config_targets
 from mlgen.checkpoints.load import load_model
 from mlgen.config.instantiate import instantiate_datamodule
 from mlgen.tasks.common import build_trainer, finish, metrics_as_floats
 from mlgen.tasks.report import RunResult
 
 
+@trusting_config_targets
 def evaluate(cfg: DictConfig) -> RunResult:
     """Test `cfg.ckpt_path` on its own data (overridable with `++data.*`), with no other config needed."""
     model, run_config = load_model(cfg.ckpt_path)

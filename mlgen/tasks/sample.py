@@ -10,11 +10,13 @@ from omegaconf import DictConfig, ListConfig
 from torch import Tensor
 from torchvision.utils import save_image
 
+from mlgen.checkpoints.allowlist import trusting_config_targets
 from mlgen.checkpoints.load import load_model
 from mlgen.errors import CheckpointError, ConfigError
 from mlgen.models.generative import is_conditional
 
 
+@trusting_config_targets
 def sample(cfg: DictConfig) -> list[Path]:
     """Write `cfg.out` (PNG grid of `cfg.n` samples) and, with `save_tensor`, `<out>.pt`; returns the paths."""
     n = cfg.n

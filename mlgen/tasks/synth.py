@@ -10,6 +10,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from mlgen.checkpoints.allowlist import trusting_config_targets
+from mlgen.checkpoints.load import load_checkpoint
 from mlgen.tasks.train import train
 from mlgen.tracking.loggers import finish_loggers, instantiate_loggers
 
@@ -55,8 +57,10 @@ def arm_config(cfg: DictConfig, name: str, mix_ratio: float, train_fraction: flo
     return arm
 
 
+@trusting_config_targets
 def synth(cfg: DictConfig) -> SynthReport:
     """Run the four arms and write `synth_report.json` into the run dir."""
+    load_checkpoint(cfg.generator_ckpt)  # refuse a bad or untrusted generator before the first arm trains
     low = cfg.low_data
     arms = {
         "real": (0.0, 1.0),

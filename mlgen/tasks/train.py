@@ -8,6 +8,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
+from mlgen.checkpoints.allowlist import trusting_config_targets
 from mlgen.checkpoints.config_in_checkpoint import ConfigInCheckpoint
 from mlgen.checkpoints.load import load_checkpoint
 from mlgen.config.instantiate import instantiate_datamodule, instantiate_model
@@ -18,6 +19,7 @@ from mlgen.tasks.report import RunResult
 log = logging.getLogger(__name__)
 
 
+@trusting_config_targets
 def train(cfg: DictConfig) -> RunResult:
     """Run one training job described by a composed `train.yaml` config."""
     if cfg.get("ckpt_path"):

@@ -32,14 +32,16 @@ def test_mlgen_imports_only_downward():
     assert "Contracts: 1 kept, 0 broken." in done.stdout
 
 
-def test_an_upward_import_breaks_the_contract(tmp_path):
+def test_an_upward_import_or_an_unplaced_module_breaks_the_contract(tmp_path):
     shutil.copy(REPO / "pyproject.toml", tmp_path)
     shutil.copytree(REPO / "mlgen", tmp_path / "mlgen", ignore=shutil.ignore_patterns("__pycache__"))
     checks = tmp_path / "mlgen" / "config" / "checks.py"
     # a function-level import counts as much as a module-level one
     checks.write_text(checks.read_text() + "\n\ndef _upward() -> None:\n    import mlgen.tasks.train  # noqa: F401\n")
+    (tmp_path / "mlgen" / "helpers.py").write_text('"""A new top-level module that no layer names."""\n')
 
     done = lint_imports(tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "mlgen imports only downward BROKEN" in done.stdout
     assert "mlgen.config.checks -> mlgen.tasks.train" in done.stdout
+    assert "not listed as layers:\n\n- mlgen.helpers" in done.stdout  # the contract is exhaustive
