@@ -37,7 +37,7 @@ from mlgen.config.checks import (
     require,
 )
 from mlgen.data.in_memory import EpochPermutation, InMemoryLoader
-from mlgen.errors import ConfigError, DataError
+from mlgen.errors import DataError
 
 Arrays = tuple[Tensor, Tensor]
 SPLITS = ("train", "val", "test")
@@ -130,11 +130,9 @@ class ArrayDataModule(pl.LightningDataModule):
         name = type(self).__name__
         if len(x) != len(y):
             raise DataError(f"The {split} split of {name} has {len(x)} examples but {len(y)} labels. Fix: give every example one label.")
-        if len(y) and int(y.max()) >= self.num_classes:
-            raise ConfigError(
-                f"data.num_classes={self.num_classes} is too small: the data has label {int(y.max())}. "
-                f"Fix: set data.num_classes={int(y.max()) + 1}."
-            )
+        top = int(y.max()) if len(y) else -1
+        require(top < self.num_classes, "data.num_classes", self.num_classes, f"the {split} split of {name} has the label {top}",
+                f"set data.num_classes={top + 1}")
         if len(y) and int(y.min()) < 0:
             raise DataError(
                 f"The {split} split of {name} has the label {int(y.min())}; labels must be 0..{self.num_classes - 1}. "
@@ -144,11 +142,9 @@ class ArrayDataModule(pl.LightningDataModule):
 
     def _checked_examples(self, split: str, x: Tensor, y: Tensor) -> Arrays:
         """The contract, checked once: float `[N, *shape]` with finite values."""
-        if tuple(x.shape[1:]) != self.shape:
-            raise ConfigError(
-                f"data.shape={list(self.shape)} does not match the data of {type(self).__name__}, whose examples "
-                f"have shape {list(x.shape[1:])}. Fix: set data.shape={list(x.shape[1:])} (models read it from there)."
-            )
+        found = list(x.shape[1:])
+        require(tuple(found) == self.shape, "data.shape", list(self.shape), f"the examples of {type(self).__name__} have shape {found}",
+                f"set data.shape={found} (models read it from there)")
         if not x.is_floating_point():
             raise TypeError(f"{type(self).__name__}.prepare_splits returned {x.dtype} examples; the contract is float")
         # one reduction instead of an isfinite mask as large as the data: NaN and inf propagate into the

@@ -118,8 +118,8 @@ def test_prepare_splits_fits_on_the_training_split_only():
 @pytest.mark.parametrize(
     ("kwargs", "error", "expected"),
     [
-        ({"shape": (5,)}, ConfigError, r"data.shape=\[5\] does not match the data of Rows, whose examples have shape \[6\]. Fix: set data.shape=\[6\]"),
-        ({"num_classes": 2}, ConfigError, r"data.num_classes=2 is too small: the data has label 2. Fix: set data.num_classes=3"),
+        ({"shape": (5,)}, ConfigError, r"data.shape=\[5\] is invalid: the examples of Rows have shape \[6\]. Fix: set data.shape=\[6\]"),
+        ({"num_classes": 2}, ConfigError, r"data.num_classes=2 is invalid: the train split of Rows has the label 2. Fix: set data.num_classes=3"),
         ({"shape": ()}, ConfigError, r"data.shape=\[\] is invalid: .*Fix: e.g. data.shape=\[30\]"),
         ({"shape": (6, 0)}, ConfigError, r"data.shape=\[6, 0\] is invalid"),
         ({"num_classes": 0}, ConfigError, r"data.num_classes=0 is invalid"),
