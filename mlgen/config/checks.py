@@ -37,7 +37,7 @@ def check_int(key: str, value: Any, low: int = 1, example: int | None = None) ->
 
 def check_positive_int(key: str, value: Any) -> None:
     """Counts such as `batch_size=0` are rejected at construction."""
-    check_int(key, value, 1, 64)
+    require(is_int(value) and value >= 1, key, value, "it must be a positive integer", f"set {key}=64 (or any integer >= 1)")
 
 
 def check_number(key: str, value: Any, low: float | None = None, low_open: bool = False,
