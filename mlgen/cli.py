@@ -14,7 +14,10 @@ import hydra
 from omegaconf import DictConfig
 
 from mlgen import resolvers  # noqa: F401  (registers ${mlgen_run_id:} etc. before Hydra composes)
+from mlgen.distributed.preemption import catch_preemption_signal_early
 from mlgen.errors import exit_on_user_error
+
+catch_preemption_signal_early()  # a Slurm warning signal during start-up must not kill the job
 
 CONFIGS = "pkg://mlgen.conf"
 

@@ -11,9 +11,15 @@ the requeue kills the job at once and the loggers (W&B, CSV) must have flushed b
 
 Saving between steps, not in `on_train_batch_end` (where Lightning counts the step as processed
 but not completed), makes the resumed run continue with exactly the next batch, so it ends with
-the weights of an uninterrupted run. The requeued job starts in the same run dir, and Lightning
-resumes from the newest `hpc_ckpt_*.ckpt` in `trainer.default_root_dir` on its own.
-Written by hand because no library does this correctly today.
+the weights of an uninterrupted run. Lightning's restore then adds one to the step its loggers see
+(it assumes the checkpoint came from the end of a batch), so the checkpoint stores one less and the
+resumed run logs every row at the step an uninterrupted run logs it. The requeued job starts in the
+same run dir (mlgen/distributed/run_dir.py), and Lightning resumes from the newest
+`hpc_ckpt_*.ckpt` in `trainer.default_root_dir` on its own.
+
+A signal that came before fit started (e.g. `--time` shorter than the `@seconds` of `--signal`)
+is reported and the job runs on: there is nothing to save yet, and requeueing would repeat the
+same early signal forever. Written by hand because no library does this correctly today.
 """
 
 from __future__ import annotations
@@ -29,21 +35,24 @@ from typing import Any
 import pytorch_lightning as pl
 
 from mlgen.compat import hpc_checkpoint_path
+from mlgen.distributed.preemption import preemption_signal, take_early_signal
 
 log = logging.getLogger(__name__)
 
 
 class SlurmRequeue(pl.Callback):
-    """On `signum` (SIGUSR1, as `#SBATCH --signal=USR1@120` sends): save, exit, requeue.
+    """On `signum` (SIGUSR1, as `#SBATCH --signal=USR1@120` sends; submitit's signal in its jobs):
+    save, exit, requeue.
 
     Exits with status 0 before testing, so a preempted attempt neither writes a final checkpoint nor
     reports test metrics; the requeued attempt does. If the requeue fails the job ends there, and
     the log says which checkpoint to resume from by hand.
     """
 
-    def __init__(self, signum: int = signal.SIGUSR1) -> None:
-        self.signum = signal.Signals(signum)
+    def __init__(self, signum: int | None = None) -> None:
+        self.signum = signal.Signals(signum) if signum is not None else preemption_signal()
         self._received = False
+        self._saving = False
         self._previous: Any = None
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -51,6 +60,11 @@ class SlurmRequeue(pl.Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._previous = signal.signal(self.signum, self._on_signal)
+        if take_early_signal() and trainer.is_global_zero:
+            log.warning("%s arrived before training started, so there was nothing to save: the job runs on "
+                        "and ends at its time limit unless it finishes first. If this was the time-limit "
+                        "warning, --time is shorter than the seconds of --signal=%s@<seconds>: submit with a "
+                        "--time well above them.", self.signum.name, self.signum.name.removeprefix("SIG"))
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self._previous is not None:
@@ -61,11 +75,20 @@ class SlurmRequeue(pl.Callback):
         if not trainer.strategy.reduce_boolean_decision(self._received, all=False):
             return
         path = hpc_checkpoint_path(trainer, trainer.default_root_dir)  # Lightning's naming
+        self._saving = True
         trainer.save_checkpoint(path)  # every rank: it is a collective
+        self._saving = False
         if trainer.is_global_zero:
             log.info("%s received: saved %s at global step %d", self.signum.name, path, trainer.global_step)
             atexit.register(_requeue, path)  # after Lightning's teardown and mlgen's finish()
         raise SystemExit(0)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        """Store the logging step one lower: Lightning's restore adds one for a checkpoint taken before
+        a batch as if it came from the end of one (fit_loop's epoch loop `reset`)."""
+        if self._saving:
+            checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] -= 1
 
 
 def _requeue(checkpoint: str) -> None:

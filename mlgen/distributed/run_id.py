@@ -12,24 +12,25 @@ import secrets
 import time
 from typing import Any
 
+from mlgen.distributed.run_dir import claim_run_dir, current_attempt, job_tag
+
 # Fixed once per process, so every job of a multirun and every re-resolution agrees.
 _LOCAL_RUN_ID = time.strftime("%Y-%m-%d_%H-%M-%S") + "_" + secrets.token_hex(2)
 
 
-def run_id() -> str:
-    """Name of a run's output dir: unique per launch, shared by all tasks of one Slurm job.
+def run_id(parent: str = "") -> str:
+    """`${mlgen_run_id:PARENT}`: name of a run's output dir under PARENT, unique per launch.
 
     A timestamp alone collides when two runs start in the same second, so a random suffix
-    is added. Under Slurm every task of a job (and every requeue of it) maps to the same dir,
-    so rank 0 and rank 1 agree and a requeued job finds its checkpoint.
+    is added. Under Slurm it is `slurm-<job id>` (`.2`, `.3`, ... when an old dir of another job
+    has that name), the same for all tasks of the job and for its requeues, so the ranks agree and
+    a requeued job finds its checkpoint (see mlgen/distributed/run_dir.py).
     """
-    job = os.environ.get("SLURM_ARRAY_JOB_ID")
-    if job:
-        return f"slurm-{job}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}"
-    job = os.environ.get("SLURM_JOB_ID")
-    if job:
-        return f"slurm-{job}"
-    return _LOCAL_RUN_ID
+    attempt = current_attempt()
+    if attempt is None:
+        return _LOCAL_RUN_ID
+    base = f"slurm-{attempt.job}"
+    return claim_run_dir(parent, base, attempt, is_rank_zero()) if parent else base
 
 
 def wandb_run_id(output_dir: str) -> str | None:
@@ -42,12 +43,12 @@ def wandb_run_id(output_dir: str) -> str | None:
     the run's absolute output dir (itself named after the job, and per job in a multirun) tells
     those apart while staying fixed across requeues.
     """
-    name = run_id()
-    if not name.startswith("slurm-"):
+    tag = job_tag()
+    if tag is None:
         return None
     cluster = os.environ.get("SLURM_CLUSTER_NAME", "slurm")
     digest = hashlib.sha1(os.path.abspath(output_dir).encode()).hexdigest()[:8]
-    return f"{cluster}-{name.removeprefix('slurm-')}-{digest}"
+    return f"{cluster}-{tag}-{digest}"
 
 
 def is_rank_zero() -> bool:

@@ -14,6 +14,7 @@ from pytorch_lightning.callbacks import ProgressBar
 from mlgen.config.instantiate import build_from_config, instantiate_group
 from mlgen.distributed.hydra_ddp import pin_ddp_children_to_this_job, release_ddp_job
 from mlgen.distributed.slurm import check_trainer_matches_slurm, in_slurm_job
+from mlgen.distributed.slurm_trainer import slurm_trainer_parts
 from mlgen.errors import ConfigError
 from mlgen.tasks.report import announce_run_dir, quiet_dependency_noise
 from mlgen.tracking.loggers import finish_loggers, instantiate_loggers
@@ -50,8 +51,8 @@ def build_trainer(cfg: DictConfig, model: pl.LightningModule | None = None,
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer_args: dict[str, Any] = {}
     if in_slurm_job():
-        trainer_args, requeue = _slurm_preemption()
-        callbacks.append(requeue)
+        trainer_args, slurm_callbacks = slurm_trainer_parts()
+        callbacks += slurm_callbacks
     strategy = cfg.trainer.get("strategy")
     if getattr(model, "ddp_find_unused_parameters", False) and strategy in _FIND_UNUSED:
         trainer_args["strategy"] = _FIND_UNUSED[strategy]
@@ -64,16 +65,6 @@ def build_trainer(cfg: DictConfig, model: pl.LightningModule | None = None,
     # process makes 1 and N processes start training from the same random state (same noise, masks).
     reset_seed()
     return trainer
-
-
-def _slurm_preemption() -> tuple[dict[str, Any], pl.Callback]:
-    """Trainer arguments and callback that hand preemption to mlgen's DDP-safe SlurmRequeue instead
-    of Lightning's in-handler auto-requeue, which deadlocks under DDP (see its module)."""
-    from lightning_fabric.plugins.environments import SLURMEnvironment
-
-    from mlgen.distributed.requeue import SlurmRequeue
-
-    return {"plugins": [SLURMEnvironment(auto_requeue=False)]}, SlurmRequeue()
 
 
 def metrics_as_floats(metrics: dict[str, Any]) -> dict[str, float]:

@@ -12,6 +12,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from mlgen.config.instantiate import build_from_config
+from mlgen.distributed.run_id import is_rank_zero
 from mlgen.errors import ConfigError
 from mlgen.tracking.wandb_mode import describe_wandb_mode
 
@@ -31,7 +32,7 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Any]:
                 log.warning("W&B logger skipped: wandb cannot be imported (%s). Training goes on without it.", err)
                 continue
             raise
-        if name == "wandb":
+        if name == "wandb" and is_rank_zero():  # once per job, not once per DDP rank
             log.info(describe_wandb_mode(entry.get("mode", "online"), logger.save_dir))
         loggers.append(logger)
     return loggers

@@ -12,10 +12,12 @@ Every argument is explicit so a misspelt `logger.wandb.*` option is rejected by 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
 from torch import nn
 
 from mlgen.checkpoints.latest import LatestCheckpoint
@@ -95,6 +97,7 @@ class MLGenWandbLogger(WandbLogger):
             checkpoint_name=checkpoint_name, prefix=prefix,
             **{k: v for k, v in init_kwargs.items() if v is not None},
         )
+        self.metrics_prefix = prefix
         self._watch = (watch_log, watch_log_freq) if watch else None
         self._watched: set[int] = set()
 
@@ -106,6 +109,19 @@ class MLGenWandbLogger(WandbLogger):
         self.watch(model, log=log, log_freq=log_freq, log_graph=False)
         self._watched.add(id(model))
 
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Rows at W&B step = the trainer's step (Lightning lets W&B count calls from 0 in each process):
+        a requeued Slurm job continues the same run offline, and on `wandb sync` only rows whose step
+        increases are kept, so its second attempt must go on at the checkpoint's step, not at 0.
+        Rows of one step (a training step, the epoch's validation) become one W&B row."""
+        if step is None:
+            super().log_metrics(metrics, step)
+            return
+        if self.metrics_prefix:
+            metrics = {f"{self.metrics_prefix}{self.LOGGER_JOIN_CHAR}{k}": v for k, v in metrics.items()}
+        self.experiment.log({**metrics, "trainer/global_step": step}, step=step)
 
     def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
         """Model artifacts come from the monitored checkpoint (aliases best, latest); the

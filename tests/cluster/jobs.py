@@ -19,6 +19,8 @@ CPU_SBATCH = ["--gres=none", "--cpus-per-task=1", "--mem=2G", "--time=10"]
 # Quiet, small CPU runs; checkpoints track the latest epoch (monitor=null), so last.ckpt is the final state.
 QUIET = ["trainer.enable_progress_bar=false", "callbacks.model_summary=null",
          "callbacks.model_checkpoint.monitor=null"]
+# Progress as plain lines when stdout is a file (a Slurm job's output)
+LINE_PROGRESS = "callbacks.progress_bar._target_=mlgen.distributed.log_progress.ProgressForStdout"
 
 
 def job_env(root: Path) -> dict[str, str]:
@@ -76,6 +78,13 @@ def submit(cluster: LocalSlurmCluster, root: Path, script: str, sbatch_args: lis
     job_id = cluster.sbatch([*sbatch_args, f"--output={output}", str(REPO / "slurm" / script), *overrides],
                             cwd=root, env=job_env(root))
     return Job(cluster, job_id, Path(str(output).replace("%j", job_id)), root / "logs")
+
+
+def csv_rows(run_dir: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(run_dir / "csv" / "metrics.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def checkpoint(path: Path) -> dict:

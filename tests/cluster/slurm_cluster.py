@@ -1,7 +1,10 @@
-"""A real single-node Slurm cluster for tests (see /work/shared/ENV.md for the recipe).
+"""A real Slurm cluster for tests: one slurmctld and two nodes, n1 and n2, on this host.
 
-Why: mocking Slurm proves nothing about srun/sbatch/requeue behaviour; on a root machine
-with Debian packages we can run slurmctld + slurmd + munged for real in ~1 s.
+Why: mocking Slurm proves nothing about srun/sbatch/requeue behaviour; on a root machine with
+Debian packages we can run slurmctld + slurmd + munged for real in ~1 s. Debian's slurmd runs in
+multiple-slurmd mode: each node is a `slurmd -N <name>` with its own port, pid file, spool dir and
+log (`%n` in their paths). Node names do not resolve, as on clusters whose node names only Slurm
+knows, so jobs must find the first node's address themselves (slurm/*.sbatch do).
 Everything (config, state, spool, logs, pid files) lives in one directory, and the
 daemons are stopped by the PIDs in their pid files, never by name.
 """
@@ -65,19 +68,24 @@ def _kill_and_wait(pid: int, timeout: float = 10.0) -> None:
 
 
 class LocalSlurmCluster:
-    """slurmctld + slurmd (+ munged if none runs) on this host, rooted at `root`."""
+    """slurmctld + one slurmd per node (+ munged if none runs) on this host, rooted at `root`.
 
-    def __init__(self, root: str | os.PathLike[str], ctld_port: int = 6817,
-                 slurmd_port: int = 6818, start_timeout: float = 30.0) -> None:
+    Each node gets all of this host's CPUs, so a 2-task job fits on one node and a 2-node job runs
+    one task on each (the host's cores are shared, as the tests run one job at a time).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], nodes: tuple[str, ...] = ("n1", "n2"),
+                 ctld_port: int = 6817, slurmd_port: int = 6818, start_timeout: float = 30.0) -> None:
         self.root = Path(root).resolve()
+        self.nodes = nodes
         self.ctld_port = ctld_port
-        self.slurmd_port = slurmd_port
+        self.slurmd_ports = {node: slurmd_port + i for i, node in enumerate(nodes)}
         self.start_timeout = start_timeout
-        self.node = socket.gethostname().split(".")[0]  # == `hostname -s`, what slurmd registers as
+        self.host = socket.gethostname().split(".")[0]  # == `hostname -s`, the NodeHostname of every node
         self.conf_path = self.root / "slurm.conf"
         self.log_dir = self.root / "log"
-        self._pid_files = {"slurmd": self.root / "run" / "slurmd.pid",
-                           "slurmctld": self.root / "run" / "slurmctld.pid"}
+        self._pid_files = {"slurmctld": self.root / "run" / "slurmctld.pid",
+                           **{node: self.root / "run" / f"slurmd-{node}.pid" for node in nodes}}
         self._munged_pid: int | None = None  # set only when we started munged
 
     # ----------------------------------------------------------------- install
@@ -118,21 +126,22 @@ class LocalSlurmCluster:
     # ------------------------------------------------------------ lifecycle
     def write_conf(self) -> Path:
         """Write slurm.conf per ENV.md; all mutable paths are under self.root."""
-        for sub in ("run", "state", "spool/slurmd", "log"):
+        for sub in ("run", "state", "spool", "log"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        spool = self.root / "spool" / "slurmd"
-        if len(str(spool)) > 70:  # slurmd puts unix sockets there (sun_path max 108 bytes)
+        spool = self.root / "spool"
+        if len(str(spool)) > 60:  # slurmd puts unix sockets there (sun_path max 108 bytes)
             raise ValueError(f"cluster root too long for slurmd's sockets: {self.root}")
         cpus = len(os.sched_getaffinity(0))  # == `nproc`
         mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
         settings = {
-            "ClusterName": "ci", "SlurmctldHost": self.node,
+            "ClusterName": "ci", "SlurmctldHost": self.host,
             "SlurmUser": "root", "SlurmdUser": "root",
             "AuthType": "auth/munge", "CredType": "cred/munge",
             # Short credential lifetime + 5 s scheduler: a requeued job restarts in ~10 s, not ~160 s.
             "AuthInfo": "cred_expire=10",
             "MpiDefault": "none", "ProctrackType": "proctrack/linuxproc",
-            "TaskPlugin": "task/affinity", "EnforcePartLimits": "ALL",
+            # task/affinity pins the tasks of both nodes to CPU 0 in multiple-slurmd mode
+            "TaskPlugin": "task/none", "EnforcePartLimits": "ALL",
             "SelectType": "select/cons_tres", "SelectTypeParameters": "CR_Core",
             "SchedulerType": "sched/backfill",
             "SchedulerParameters": "sched_interval=5,bf_interval=5",
@@ -142,39 +151,40 @@ class LocalSlurmCluster:
             "InactiveLimit": "0", "KillWait": "10",
             "MinJobAge": "300",  # keeps finished jobs visible to `scontrol show job`
             "Waittime": "0",
-            "SlurmctldPort": str(self.ctld_port), "SlurmdPort": str(self.slurmd_port),
+            "SlurmctldPort": str(self.ctld_port),
             "SlurmctldPidFile": str(self._pid_files["slurmctld"]),
-            "SlurmdPidFile": str(self._pid_files["slurmd"]),
+            "SlurmdPidFile": str(self.root / "run" / "slurmd-%n.pid"),  # %n: the node name
             "StateSaveLocation": str(self.root / "state"),
-            "SlurmdSpoolDir": str(spool),
+            "SlurmdSpoolDir": str(spool / "%n"),
             "SlurmctldLogFile": str(self.log_dir / "slurmctld.log"),
-            "SlurmdLogFile": str(self.log_dir / "slurmd.log"),
+            "SlurmdLogFile": str(self.log_dir / "slurmd-%n.log"),
         }
         lines = [f"{k}={v}" for k, v in settings.items()]
-        lines += [
-            f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={cpus} "
-            f"RealMemory={mem_kb * 9 // 10 // 1024} State=UNKNOWN",
-            "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
-        ]
+        memory_mb = mem_kb * 9 // 10 // 1024 // len(self.nodes)
+        lines += [f"NodeName={node} NodeHostname={self.host} NodeAddr=127.0.0.1 Port={port} CPUs={cpus} "
+                  f"RealMemory={memory_mb} State=UNKNOWN" for node, port in self.slurmd_ports.items()]
+        lines.append("PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP")
         self.conf_path.write_text("\n".join(lines) + "\n")
         return self.conf_path
 
     def start(self) -> None:
         """Write the config, start munged (unless running), slurmctld, slurmd; wait for `idle`."""
-        for port in (self.ctld_port, self.slurmd_port):
+        for port in (self.ctld_port, *self.slurmd_ports.values()):
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     raise RuntimeError(f"port {port} is taken (another Slurm cluster still running?)")
         self.write_conf()
         self._start_munged()
-        for daemon in ("slurmctld", "slurmd"):
-            proc = subprocess.run([_which(daemon) or daemon, "-f", str(self.conf_path)],
+        daemons = [["slurmctld"], *(["slurmd", "-N", node] for node in self.nodes)]
+        for daemon, *args in daemons:
+            proc = subprocess.run([_which(daemon) or daemon, "-f", str(self.conf_path), *args],
                                   env=self.env, capture_output=True, text=True, timeout=30)
             if proc.returncode != 0:
-                raise RuntimeError(f"{daemon} failed to start ({proc.returncode}): "
+                raise RuntimeError(f"{daemon} {' '.join(args)} failed to start ({proc.returncode}): "
                                    f"{proc.stderr}\n{self.logs()}")
         self._wait_until(lambda: self.run(["sinfo", "-h", "-N", "-o", "%T"], check=False)
-                         .stdout.split() == ["idle"], self.start_timeout, "node to become idle")
+                         .stdout.split() == ["idle"] * len(self.nodes), self.start_timeout,
+                         f"{len(self.nodes)} nodes to become idle")
 
     def _start_munged(self) -> None:
         """Reuse a running munged (it is machine-wide); otherwise start one as the munge user."""
@@ -193,7 +203,7 @@ class LocalSlurmCluster:
         self._munged_pid = _read_pid(_MUNGE_RUN_DIR / "munged.pid")
 
     def stop(self) -> None:
-        """Cancel our jobs, then stop slurmd, slurmctld (and munged if ours) by PID."""
+        """Cancel our jobs, then stop the slurmds, slurmctld (and munged if ours) by PID."""
         ctld_pid = _read_pid(self._pid_files["slurmctld"])
         if ctld_pid and _pid_alive(ctld_pid):
             self.run(["scancel", "--user", str(os.getuid())], check=False)
@@ -202,7 +212,7 @@ class LocalSlurmCluster:
                                  15, "jobs to drain")
             except TimeoutError:
                 pass  # best effort; the daemons go anyway
-        for daemon in ("slurmd", "slurmctld"):
+        for daemon in (*self.nodes, "slurmctld"):
             pid = _read_pid(self._pid_files[daemon])
             if pid:
                 _kill_and_wait(pid)
@@ -266,7 +276,7 @@ class LocalSlurmCluster:
     def logs(self, tail: int = 40) -> str:
         """Last lines of the daemon logs, for error messages."""
         parts = []
-        for name in ("slurmctld.log", "slurmd.log"):
+        for name in ("slurmctld.log", *(f"slurmd-{node}.log" for node in self.nodes)):
             path = self.log_dir / name
             text = path.read_text(errors="replace").splitlines()[-tail:] if path.exists() else []
             parts.append(f"--- {path}\n" + "\n".join(text))
