@@ -148,7 +148,7 @@ class SyntheticDataModule(pl.LightningDataModule):
         from mlgen.checkpoints.load import load_model
 
         model, _ = load_model(self.generator_ckpt)
-        if not getattr(model.hparams, "conditional", False):
+        if not getattr(model, "conditional", False):
             raise ConfigError(
                 f"data.generator_ckpt={self.generator_ckpt} is an unconditional {type(model).__name__}: its samples "
                 f"have no labels to train a classifier on. Fix: train a conditional model (model=cvae or model=cgan)."

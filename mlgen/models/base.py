@@ -9,23 +9,29 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import Metric, MetricCollection
 
 from mlgen.checkpoints.rng import rng_states, set_rng_states
 from mlgen.compat import attached_trainer, loggers_write_this_step
+from mlgen.config.checks import check_choice, require
 from mlgen.config.instantiate import build_from_config
 from mlgen.errors import ConfigError
 
 
 class MLGenModule(pl.LightningModule):
-    """Base of the Classifier, VAE and GAN modules.
+    """Base of every mlgen model family. Its arguments are declared here only: a family declares its
+    own and forwards these as `**kwargs`, and `save_hyperparameters` (called here) collects the
+    arguments of every `__init__` up the class chain, so a checkpoint rebuilds any family.
 
     Args:
         shape: data shape `[C, H, W]`, interpolated from `${data.shape}`.
         num_classes: number of labels, from `${data.num_classes}`.
         optimizer: config with `_target_` (a torch optimizer class) and its arguments.
-        scheduler: optional LR scheduler config with `_target_`; stepped every epoch.
-        monitor: metric that checkpoints, early stopping and sweeps use.
+        scheduler: optional LR scheduler config with `_target_`; stepped every epoch (by Lightning,
+            or by `on_train_epoch_end` under manual optimisation).
+        monitor: metric that checkpoints, early stopping, sweeps and ReduceLROnPlateau use; each
+            family's config (`conf/model/*.yaml`) sets its own; null: none.
         monitor_mode: `min` or `max`.
         compile: `torch.compile` each net (in place, so checkpoints load with or without it).
         channels_last: channels-last memory format for conv nets and their image inputs
@@ -42,20 +48,21 @@ class MLGenModule(pl.LightningModule):
         num_classes: int,
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any] | None = None,
-        monitor: str = "val/loss",
+        monitor: str | None = "val/loss",
         monitor_mode: str = "min",
         compile: bool = False,
         channels_last: bool = False,
     ) -> None:
         super().__init__()
+        check_choice("model.monitor_mode", monitor_mode, ("min", "max"))
+        check_optimizer_config(optimizer, "model.optimizer")
+        check_scheduler_config(scheduler, "model.scheduler")
+        self.save_hyperparameters(logger=False)  # the run logs the whole composed config instead
         self.compile_nets, self.channels_last = bool(compile), bool(channels_last)
         self._train_sums: dict[str, list[Tensor | int]] = {}  # name -> [weighted sum, count]
         self._restored_train_sums: dict[str, Any] | None = None  # from a mid-epoch checkpoint
-        if monitor_mode not in ("min", "max"):
-            raise ConfigError(f"model.monitor_mode={monitor_mode!r} is invalid. Fix: use min or max.")
         self.shape = tuple(int(s) for s in shape)
         self.num_classes = int(num_classes)
-        check_optimizer_config(optimizer, "model.optimizer")
 
     def build_net(self, cfg: Mapping[str, Any], key: str = "model.net", **kwargs: Any) -> torch.nn.Module:
         return build_from_config(cfg, key, **kwargs)
@@ -63,12 +70,42 @@ class MLGenModule(pl.LightningModule):
     def make_optimizer(self, cfg: Mapping[str, Any], params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return instantiate(cfg, params=params)
 
+    def optimizer_config(self, optimizer: Mapping[str, Any], scheduler: Mapping[str, Any] | None,
+                         params: Iterable[torch.nn.Parameter]) -> dict[str, Any]:
+        """One optimizer and its optional epoch-interval LR scheduler, as `configure_optimizers` returns them."""
+        built = self.make_optimizer(optimizer, params)
+        if not scheduler:
+            return {"optimizer": built}
+        config = {"scheduler": instantiate(scheduler, optimizer=built), "interval": "epoch"}
+        if self.automatic_optimization:  # under manual optimisation Lightning ignores (and warns about) a monitor
+            config["monitor"] = self.hparams.monitor
+        return {"optimizer": built, "lr_scheduler": config}
+
     def configure_optimizers(self) -> Any:
-        optimizer = self.make_optimizer(self.hparams.optimizer, self.parameters())
-        if not self.hparams.get("scheduler"):
-            return optimizer
-        scheduler = instantiate(self.hparams.scheduler, optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor}}
+        return self.optimizer_config(self.hparams.optimizer, self.hparams.get("scheduler"), self.parameters())
+
+    def step_lr_schedulers(self) -> None:
+        """Step every LR scheduler once, as Lightning steps epoch-interval schedulers under automatic
+        optimisation (which it leaves to the module under manual optimisation); ReduceLROnPlateau gets
+        the monitored metric."""
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
+            if isinstance(scheduler, ReduceLROnPlateau):
+                scheduler.step(self._monitored_value())
+            else:
+                scheduler.step()
+
+    def _monitored_value(self) -> Tensor:
+        monitor = self.hparams.monitor
+        value = self.trainer.callback_metrics.get(monitor) if monitor else None
+        if value is None:
+            raise ConfigError(
+                f"model.monitor={monitor} is invalid for a ReduceLROnPlateau scheduler: the metric was not logged "
+                f"this epoch (logged: {sorted(self.trainer.callback_metrics)}). Fix: monitor a metric logged every "
+                "epoch (for GANs one needs model.metrics.feature_ckpt, e.g. model.monitor=val/fid_clf), or use "
+                "another scheduler."
+            )
+        return value
 
     def log_train_values(self, values: Mapping[str, Tensor | float], batch_size: int) -> None:
         """Log per-step training values without a per-step cost.
@@ -107,6 +144,10 @@ class MLGenModule(pl.LightningModule):
         self._train_sums.clear()
         self.log_dict({f"{name}_epoch": mean for name, mean in means.items()}, sync_dist=True, batch_size=1)
         self.log_dict(means, sync_dist=True, logger=False, batch_size=1)
+        if not self.automatic_optimization:
+            # Lightning steps epoch-interval schedulers right after this hook, but only its own (automatic
+            # optimisation); here at the same point in the loop, so resumes see the same schedule.
+            self.step_lr_schedulers()
 
     def configure_model(self) -> None:
         """Lightning calls this once the module is on its device, before fit, test or predict."""
@@ -139,6 +180,20 @@ def _channels_last_input(net: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ..
     if isinstance(x, torch.Tensor) and x.dim() == 4:
         return (x.contiguous(memory_format=torch.channels_last), *args[1:])
     return args
+
+
+def check_scheduler_config(cfg: Mapping[str, Any] | None, key: str) -> None:
+    """Build the LR scheduler once on a dummy optimizer, so a bad option fails at construction with
+    the config key named; null (or empty) means no scheduler."""
+    if not cfg:
+        return
+    require(isinstance(cfg, Mapping) and "_target_" in cfg, key, cfg,
+            "it needs a _target_ such as torch.optim.lr_scheduler.StepLR", f"e.g. {key}._target_=torch.optim.lr_scheduler.StepLR, or {key}=null")
+    try:
+        instantiate(cfg, optimizer=torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0))
+    except Exception as err:
+        cause = err.__cause__ or err
+        raise ConfigError(f"{key} is invalid: {cause}. Fix: correct that value under {key}, or set {key}=null.") from None
 
 
 def check_optimizer_config(cfg: Mapping[str, Any], key: str) -> None:

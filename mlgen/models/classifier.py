@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch.nn.functional as F
@@ -21,24 +21,11 @@ class Classifier(MLGenModule):
     Args:
         net: config of the net (`_target_` plus options); `shape` and `num_classes` are filled in.
         label_smoothing: cross-entropy label smoothing.
-        (others: see `MLGenModule`)
+        **kwargs: `MLGenModule`'s arguments (conf/model/classifier.yaml monitors val/acc, max).
     """
 
-    def __init__(
-        self,
-        shape: Sequence[int],
-        num_classes: int,
-        net: Mapping[str, Any],
-        optimizer: Mapping[str, Any],
-        scheduler: Mapping[str, Any] | None = None,
-        label_smoothing: float = 0.0,
-        monitor: str = "val/acc",
-        monitor_mode: str = "max",
-        compile: bool = False,
-        channels_last: bool = False,
-    ) -> None:
-        super().__init__(shape, num_classes, optimizer, scheduler, monitor, monitor_mode, compile, channels_last)
-        self.save_hyperparameters(logger=False)  # the run logs the whole composed config instead
+    def __init__(self, net: Mapping[str, Any], label_smoothing: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.net: nn.Module = self.build_net(net, shape=self.shape, num_classes=self.num_classes)
         # Validation and test metrics; training accuracy is a running count instead (see `training_step`).
         # validate_args=False: the logits and labels come from this module, so the checks only cost time.

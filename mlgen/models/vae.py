@@ -8,7 +8,7 @@ importance-weighted bound on -log p(x) with `iwae_samples` samples (tighter as i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -16,28 +16,18 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Normal
 
+from mlgen.config.checks import check_choice, check_int, check_number, is_finite_number, require
 from mlgen.distributed.noise import global_batch_randn
-from mlgen.errors import ConfigError
 from mlgen.metrics.likelihood import (
     iwae_nll,
     kl_to_standard_normal,
     log_normal_diag,
     log_standard_normal,
 )
-from mlgen.models.base import MLGenModule
-from mlgen.models.generative import cycle_labels
+from mlgen.models.generative import GenerativeModule
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 Batch = tuple[Tensor, Tensor]
-
-
-def _require(ok: bool, key: str, value: Any, rule: str, fix: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value!r} is invalid: {rule}. Fix: {fix}.")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _tile(t: Tensor | None, m: int) -> Tensor | None:
@@ -45,8 +35,8 @@ def _tile(t: Tensor | None, m: int) -> Tensor | None:
     return None if t is None else t.repeat(m, *([1] * (t.dim() - 1)))
 
 
-class VAE(MLGenModule):
-    """Gaussian latent, standard-normal prior, Bernoulli or Gaussian decoder.
+class VAE(GenerativeModule):
+    """Gaussian latent, standard-normal prior, Bernoulli or Gaussian decoder; samples come from the decoder.
 
     Args:
         net: `{encoder: cfg, decoder: cfg}` (see `mlgen.nets.vae_nets`); shapes are filled in.
@@ -57,52 +47,48 @@ class VAE(MLGenModule):
         gaussian_min_std: floor of a learned std, so the likelihood can't diverge on constant pixels.
         beta: weight of the KL term in the training loss (beta-VAE when > 1).
         beta_warmup_steps: beta rises linearly from 0 over this many optimizer steps (0: off).
-        conditional: feed one-hot labels to encoder and decoder (CVAE).
         iwae_samples: importance samples per test example for `test/iwae_nll`.
         iwae_chunk: samples decoded at once for the IWAE bound (memory ~ chunk x eval batch).
-        (others: see `MLGenModule`)
+        **kwargs: `GenerativeModule`'s arguments (`conditional`: CVAE; `ema_decay`: EMA decoder;
+            `metrics`: FID/KID) and `MLGenModule`'s (conf/model/vae.yaml monitors val/elbo, max).
     """
+
+    sampling_nets = ("decoder",)
 
     def __init__(
         self,
-        shape: Sequence[int],
-        num_classes: int,
         net: Mapping[str, Any],
-        optimizer: Mapping[str, Any],
         latent_dim: int = 20,
         likelihood: str = "bernoulli",
         gaussian_std: float | str = "learned",
         gaussian_min_std: float = 0.01,
         beta: float = 1.0,
         beta_warmup_steps: int = 0,
-        conditional: bool = False,
         iwae_samples: int = 1000,
         iwae_chunk: int = 100,
-        scheduler: Mapping[str, Any] | None = None,
-        monitor: str = "val/elbo",
-        monitor_mode: str = "max",
-        compile: bool = False,
-        channels_last: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(shape, num_classes, optimizer, scheduler, monitor, monitor_mode, compile, channels_last)
-        self.save_hyperparameters(logger=False)  # the run logs the whole composed config instead
-        _require(_is_int(latent_dim) and latent_dim > 0, "model.latent_dim", latent_dim, "it must be a positive integer", "e.g. model.latent_dim=20")
-        _require(likelihood in LIKELIHOODS, "model.likelihood", likelihood, f"it must be one of {LIKELIHOODS}", "model.likelihood=bernoulli for binarized data, gaussian otherwise")
-        _require(gaussian_std == "learned" or (isinstance(gaussian_std, (int, float)) and gaussian_std > 0), "model.gaussian_std", gaussian_std, "it must be `learned` or a positive number", "e.g. model.gaussian_std=learned or model.gaussian_std=0.1")
-        _require(isinstance(gaussian_min_std, (int, float)) and gaussian_min_std > 0, "model.gaussian_min_std", gaussian_min_std, "it must be a positive number", "e.g. model.gaussian_min_std=0.01")
-        _require(isinstance(beta, (int, float)) and beta >= 0, "model.beta", beta, "the KL weight must be >= 0", "e.g. model.beta=1.0 (a plain VAE)")
-        _require(_is_int(beta_warmup_steps) and beta_warmup_steps >= 0, "model.beta_warmup_steps", beta_warmup_steps, "it must be an integer >= 0", "model.beta_warmup_steps=0 turns warm-up off")
-        for key, value in (("iwae_samples", iwae_samples), ("iwae_chunk", iwae_chunk)):
-            _require(_is_int(value) and value > 0, f"model.{key}", value, "it must be a positive integer", f"e.g. model.{key}=100")
-        if not isinstance(net, Mapping) or not {"encoder", "decoder"} <= set(net):
-            raise ConfigError(f"model.net={net!r} is invalid: a VAE needs model.net.encoder and model.net.decoder. Fix: use model/net=vae_mlp or model/net=vae_conv.")
-        self.conditional = bool(conditional)
-        self.learned_std = likelihood == "gaussian" and gaussian_std == "learned"
+        check_int("model.latent_dim", latent_dim, 1, 20)
+        check_choice("model.likelihood", likelihood, LIKELIHOODS)
+        require(gaussian_std == "learned" or (is_finite_number(gaussian_std) and gaussian_std > 0), "model.gaussian_std", gaussian_std,
+                "it must be `learned` or a positive number", "e.g. model.gaussian_std=learned or model.gaussian_std=0.1")
+        check_number("model.gaussian_min_std", gaussian_min_std, 0.0, True, example=0.01)
+        check_number("model.beta", beta, 0.0, example=1.0)
+        check_int("model.beta_warmup_steps", beta_warmup_steps, 0)
+        check_int("model.iwae_samples", iwae_samples, 1, 100)
+        check_int("model.iwae_chunk", iwae_chunk, 1, 100)
+        require(isinstance(net, Mapping) and {"encoder", "decoder"} <= set(net), "model.net", net,
+                "a VAE needs model.net.encoder and model.net.decoder", "use model/net=vae_mlp or model/net=vae_conv")
+        super().__init__(**kwargs)
+
+    def build_nets(self) -> None:
+        hp = self.hparams
+        self.learned_std = hp.likelihood == "gaussian" and hp.gaussian_std == "learned"
         num_labels = self.num_classes if self.conditional else 0
         out_channels = self.shape[0] * (2 if self.learned_std else 1)
-        common = {"shape": self.shape, "latent_dim": latent_dim, "num_labels": num_labels}
-        self.encoder = self.build_net(net["encoder"], "model.net.encoder", **common)
-        self.decoder = self.build_net(net["decoder"], "model.net.decoder", out_channels=out_channels, **common)
+        common = {"shape": self.shape, "latent_dim": hp.latent_dim, "num_labels": num_labels}
+        self.encoder = self.build_net(hp.net["encoder"], "model.net.encoder", **common)
+        self.decoder = self.build_net(hp.net["decoder"], "model.net.decoder", out_channels=out_channels, **common)
 
     # --- the model ---------------------------------------------------------------------
     def one_hot(self, labels: Tensor | None) -> Tensor | None:
@@ -155,16 +141,10 @@ class VAE(MLGenModule):
 
         return iwae_nll(log_weights, k or self.hparams.iwae_samples, self.hparams.iwae_chunk)
 
-    @torch.no_grad()
-    def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
-        """`n` images in [-1, 1] (means of p(x | z), z ~ N(0, I)). A CVAE without `labels` draws
-        the classes in turn (0, 1, ..., 0, 1, ...)."""
-        if labels is not None and not self.conditional:
-            raise ValueError("labels were given to an unconditional VAE; train with model.conditional=true (model=cvae).")
-        if self.conditional and labels is None:
-            labels = cycle_labels(n, self.num_classes)
-        labels = None if labels is None else labels.to(self.device)
-        return self.to_image(self.decode(torch.randn(n, self.hparams.latent_dim, device=self.device), labels))
+    def generate(self, n: int, labels: Tensor | None) -> Tensor:
+        """Means of p(x | z), z ~ N(0, I), in [-1, 1], from the (EMA) decoder."""
+        z = self.noise(n, self.hparams.latent_dim)
+        return self.to_image(self.sampling_net("decoder")(z, self.one_hot(labels)))
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -192,10 +172,8 @@ class VAE(MLGenModule):
         self.log_train_values({**terms, "train/loss": loss, "train/beta": beta}, len(recon))
         return loss
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, "test")
-        x, y = batch
-        self.log("test/iwae_nll", self.iwae_nll(x, y).mean(), on_epoch=True, batch_size=len(x), sync_dist=True)
+    def evaluation_step(self, batch: Batch, split: str) -> None:
+        self._step(batch, split)
+        if split == "test":
+            x, y = batch
+            self.log("test/iwae_nll", self.iwae_nll(x, y).mean(), on_epoch=True, batch_size=len(x), sync_dist=True)

@@ -13,7 +13,6 @@ from torchvision.utils import save_image
 from mlgen.checkpoints.allowlist import trusting_config_targets
 from mlgen.checkpoints.load import load_model
 from mlgen.errors import CheckpointError, ConfigError
-from mlgen.models.generative import is_conditional
 
 
 @trusting_config_targets
@@ -47,10 +46,10 @@ def sample(cfg: DictConfig) -> list[Path]:
 def resolve_labels(spec: Any, n: int, model: Any) -> Tensor | None:
     """`labels=` as `n` class indices: an int for all samples, or a list repeated to length `n`.
 
-    Generative modules say whether they take labels with the `conditional` hyperparameter."""
+    Generative modules say whether they take labels with their `conditional` attribute."""
     if spec is None:
         return None
-    if not is_conditional(model):
+    if not getattr(model, "conditional", False):
         raise ConfigError(
             f"labels={_show(spec)} was given, but the checkpoint holds an unconditional "
             f"{type(model).__name__}, which cannot choose classes. Fix: drop labels=, or sample from a "

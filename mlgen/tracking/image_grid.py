@@ -1,7 +1,7 @@
 """Image grids of samples (and reconstructions) of any generative module, every N epochs.
 
 Works for every module with `sample(n, labels=None)` returning images in [-1, 1]; conditional modules
-(`hparams.conditional`) get the classes in turn, so with `nrow = num_classes` each column is one class.
+draw the classes in turn when given no labels, so with `nrow = num_classes` each column is one class.
 Modules that also have `reconstruct(x, labels)` get a grid of validation images (odd rows) over their
 reconstructions (even rows). Grids (torchvision's `make_grid`) go to `<dirpath>/<name>_epoch<E>.png`
 always, and to every logger that takes images: W&B (`WandbLogger.log_image`) and TensorBoard (`add_image`).
@@ -19,7 +19,6 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from mlgen.errors import ConfigError
-from mlgen.models.generative import cycle_labels, is_conditional
 
 
 class ImageGrid(pl.Callback):
@@ -62,8 +61,7 @@ class ImageGrid(pl.Callback):
         cuda = [pl_module.device] if pl_module.device.type == "cuda" else []
         with torch.no_grad(), torch.random.fork_rng(devices=cuda):
             torch.manual_seed(self.seed)
-            labels = cycle_labels(self.n_samples, pl_module.num_classes).to(pl_module.device) if is_conditional(pl_module) else None
-            grids = {"samples": self.grid(pl_module.sample(self.n_samples, labels))}
+            grids = {"samples": self.grid(pl_module.sample(self.n_samples))}
             reference = self.reference_batch(trainer, pl_module)
             if reference is not None:
                 x, y = reference

@@ -1,6 +1,6 @@
 """2-process DDP on CPU (`trainer=ddp_cpu`, the real `mlgen-train` CLI) ends with the same weights as one
-process whose batch is the global batch (2 x 16 = 32), for a classifier and a VAE; and DDP under Hydra
-leaves exactly one run dir."""
+process whose batch is the global batch (2 x 16 = 32), for a classifier, a VAE and a GAN (G, D and the EMA
+generator); and DDP under Hydra leaves exactly one run dir."""
 
 from __future__ import annotations
 
@@ -18,11 +18,21 @@ pytestmark = pytest.mark.slow
 
 COMMON = ["trainer.max_epochs=2", "test=false", "logger=csv", "trainer.enable_progress_bar=false",
           "callbacks.model_summary=null", "callbacks.model_checkpoint.monitor=null"]
-# Random masks and noise are drawn per rank, so dropout is off; the VAE draws its noise per global batch.
-MODELS = {"classifier": ["model.net.dropout=0"], "vae": ["model=vae", "data.binarize=true", "model.latent_dim=4"]}
+# Random masks are drawn per rank, so dropout is off; VAE and GAN noise is drawn per global batch
+# (`GenerativeModule.noise`). The GAN is conditional, so each noise row must meet its own label, as the
+# interleaved rows ensure; its MLP nets have no batch norm, whose statistics are per rank.
+MODELS = {
+    "classifier": ["model.net.dropout=0"],
+    "vae": ["model=vae", "data.binarize=true", "model.latent_dim=4"],
+    "gan": ["model=cgan", "model/gan_nets=mlp", "model.latent_dim=8", "model.generator.hidden=[64]",
+            "model.discriminator.hidden=[64]", "model.ema_decay=0.9"],
+}
+# the epoch loss that shows each run trained; a GAN makes a D and a G step per batch
+LOSS = {"classifier": "train/loss_epoch", "vae": "train/loss_epoch", "gan": "train/d_loss_epoch"}
+STEPS_PER_BATCH = {"classifier": 1, "vae": 1, "gan": 2}
 
 
-def _train(tmp_path: Path, name: str, overrides: list[str]) -> tuple[dict, list[float]]:
+def _train(tmp_path: Path, name: str, overrides: list[str], loss: str = "train/loss_epoch") -> tuple[dict, list[float]]:
     """Final checkpoint and the per-epoch training losses of one run."""
     log_dir = tmp_path / name
     env = {**os.environ, "MLGEN_LOG_DIR": str(log_dir), "OMP_NUM_THREADS": "1"}
@@ -33,16 +43,23 @@ def _train(tmp_path: Path, name: str, overrides: list[str]) -> tuple[dict, list[
     (run,) = (log_dir / "train" / "runs").iterdir()  # the DDP child wrote into the parent's run dir
     assert not (run / "train_ddp_process_1.log").exists() and (run / "train.log").exists()
     with open(run / "csv" / "metrics.csv") as handle:
-        losses = [float(row["train/loss_epoch"]) for row in csv.DictReader(handle) if row.get("train/loss_epoch")]
+        losses = [float(row[loss]) for row in csv.DictReader(handle) if row.get(loss)]
     return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False), losses
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_two_ranks_match_one_process_with_the_global_batch(tmp_path: Path, model: str) -> None:
-    ddp, _ = _train(tmp_path, "ddp", ["trainer=ddp_cpu", "data.batch_size=16", *MODELS[model]])
-    single, losses = _train(tmp_path, "single", ["trainer=cpu", "data.batch_size=32", *MODELS[model]])
-    assert ddp["global_step"] == single["global_step"] == 2 * 41  # 1,294 digits / 32 per global batch, 2 epochs
-    assert losses[-1] < losses[0]  # it trained, so equal weights are not just equal initial weights
+    ddp, _ = _train(tmp_path, "ddp", ["trainer=ddp_cpu", "data.batch_size=16", *MODELS[model]], LOSS[model])
+    single, losses = _train(tmp_path, "single", ["trainer=cpu", "data.batch_size=32", *MODELS[model]], LOSS[model])
+    # 1,294 digits / 32 per global batch, 2 epochs
+    assert ddp["global_step"] == single["global_step"] == 2 * 41 * STEPS_PER_BATCH[model]
+    # it trained, so equal weights are not just equal initial weights
+    if model == "gan":  # a GAN's losses need not fall; its generator moved away from its average instead
+        state = single["state_dict"]
+        assert int(state["generator_ema.n_averaged"]) == 2 * 41
+        assert not torch.allclose(state["generator.net.0.0.weight"], state["generator_ema.module.net.0.0.weight"])
+    else:
+        assert losses[-1] < losses[0]
     assert ddp["state_dict"].keys() == single["state_dict"].keys()
     for name, weight in single["state_dict"].items():
         torch.testing.assert_close(ddp["state_dict"][name], weight, rtol=1e-4, atol=1e-5, msg=name)

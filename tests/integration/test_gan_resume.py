@@ -23,7 +23,9 @@ def test_resume_after_epoch_2_ends_with_identical_weights(tmp_path):
     train(compose_config("train", [*common, "+callbacks.stop._target_=tests.helpers.callbacks.StopAfterEpochs",
                                    "+callbacks.stop.epochs=2"], interrupted))
     resumed = tmp_path / "resumed"
-    train(compose_config("train", [*common, f"ckpt_path={interrupted / 'checkpoints' / 'last.ckpt'}"], resumed))
+    # the stopping callback of the interrupted run is in its checkpoint's config, outside mlgen's allowlist
+    train(compose_config("train", [*common, f"ckpt_path={interrupted / 'checkpoints' / 'last.ckpt'}",
+                                   "trusted_targets=[tests.helpers.callbacks.StopAfterEpochs]"], resumed))
 
     straight, again = _weights(tmp_path / "straight" / "checkpoints" / "last.ckpt"), _weights(resumed / "checkpoints" / "last.ckpt")
     assert straight.keys() == again.keys()
