@@ -11,6 +11,7 @@ from lightning_fabric.utilities.seed import reset_seed
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ProgressBar
 
+from mlgen.checkpoints.atomic_io import AtomicCheckpointIO
 from mlgen.config.instantiate import build_from_config, instantiate_group
 from mlgen.distributed.hydra_ddp import pin_ddp_children_to_this_job, release_ddp_job
 from mlgen.distributed.slurm import check_trainer_matches_slurm, in_slurm_job
@@ -53,6 +54,7 @@ def build_trainer(cfg: DictConfig, model: pl.LightningModule | None = None,
     if in_slurm_job():
         trainer_args, slurm_callbacks = slurm_trainer_parts()
         callbacks += slurm_callbacks
+    trainer_args["plugins"] = [*trainer_args.get("plugins", []), AtomicCheckpointIO()]  # no partial checkpoints
     strategy = cfg.trainer.get("strategy")
     if getattr(model, "ddp_find_unused_parameters", False) and strategy in _FIND_UNUSED:
         trainer_args["strategy"] = _FIND_UNUSED[strategy]

@@ -97,6 +97,12 @@ def _craft(source: Path, out: Path, where: str, node: Any) -> Path:
 IN_HPARAMS = "hyper_parameters.net.hidden"
 
 
+def _evil_checkpoint(source: Path, tmp_path: Path, kind: str, where: str = IN_HPARAMS) -> tuple[Path, Callable[[], bool]]:
+    """`source` with the payload `kind` at `where`, and whether its side effect happened."""
+    node, happened = _payloads(tmp_path)[kind]
+    return _craft(source, tmp_path / "evil.ckpt", where, node), happened
+
+
 def _happened_after(happened: Callable[[], bool], wait: float = 0.0) -> bool:
     deadline = time.monotonic() + wait  # subprocess.Popen's child touches the mark a moment later
     while not happened() and time.monotonic() < deadline:
@@ -183,8 +189,7 @@ def _refused_cli(proc, key: str, target: str, happened: Callable[[], bool]) -> N
 
 
 def test_mlgen_eval_refuses_payload_in_stored_config(digits_checkpoint, tmp_path):
-    node, happened = _payloads(tmp_path)["omegaconf.OmegaConf.save"]
-    path = _craft(digits_checkpoint, tmp_path / "evil.ckpt", "mlgen_config.data.root", node)
+    path, happened = _evil_checkpoint(digits_checkpoint, tmp_path, "omegaconf.OmegaConf.save", "mlgen_config.data.root")
     proc = run_cli("eval", [f"ckpt_path={path}", "trainer=cpu", "trainer.enable_progress_bar=false"], tmp_path)
     _refused_cli(proc, "mlgen_config.data.root._target_", "omegaconf.OmegaConf.save", happened)
 
@@ -201,32 +206,28 @@ def test_mlgen_eval_trusted_targets_lets_a_trusted_checkpoint_through(digits_che
 
 
 def test_mlgen_sample_refuses_payload_in_hyperparameters(digits_checkpoint, tmp_path):
-    node, happened = _payloads(tmp_path)["torch.load"]
-    path = _craft(digits_checkpoint, tmp_path / "evil.ckpt", IN_HPARAMS, node)
+    path, happened = _evil_checkpoint(digits_checkpoint, tmp_path, "torch.load")
     proc = run_cli("sample", [f"ckpt_path={path}", f"out={tmp_path / 'grid.png'}"], tmp_path)
     _refused_cli(proc, f"{IN_HPARAMS}._target_", "torch.load", happened)
     assert not (tmp_path / "grid.png").exists()
 
 
 def test_mlgen_synth_refuses_payload_generator_before_training(digits_checkpoint, tmp_path):
-    node, happened = _payloads(tmp_path)["shutil.copyfile"]
-    path = _craft(digits_checkpoint, tmp_path / "evil.ckpt", IN_HPARAMS, node)
+    path, happened = _evil_checkpoint(digits_checkpoint, tmp_path, "shutil.copyfile")
     proc = run_cli("synth", [f"generator_ckpt={path}", *CPU_QUICK, "trainer.max_epochs=1"], tmp_path)
     _refused_cli(proc, f"{IN_HPARAMS}._target_", "shutil.copyfile", happened)
     assert not list((tmp_path / "logs").rglob("*.ckpt"))  # no arm trained
 
 
 def test_mlgen_train_refuses_to_resume_from_payload_checkpoint(digits_checkpoint, tmp_path):
-    node, happened = _payloads(tmp_path)["pathlib.Path.write_text"]
-    path = _craft(digits_checkpoint, tmp_path / "evil.ckpt", "mlgen_config.model.net.hidden", node)
+    path, happened = _evil_checkpoint(digits_checkpoint, tmp_path, "pathlib.Path.write_text", "mlgen_config.model.net.hidden")
     proc = run_cli("train", [f"ckpt_path={path}", *CPU_QUICK, "trainer.max_epochs=2"], tmp_path)
     _refused_cli(proc, "mlgen_config.model.net.hidden._target_", "pathlib.Path.write_text", happened)
     assert not list((tmp_path / "logs").rglob("*.ckpt"))
 
 
 def test_synthetic_data_refuses_payload_generator(digits_checkpoint, tmp_path):
-    node, happened = _payloads(tmp_path)["numpy.load"]
-    path = _craft(digits_checkpoint, tmp_path / "evil.ckpt", IN_HPARAMS, node)
+    path, happened = _evil_checkpoint(digits_checkpoint, tmp_path, "numpy.load")
     cfg = compose_config("train", ["data=synthetic", f"data.generator_ckpt={path}"], tmp_path / "run")
     datamodule = instantiate_datamodule(cfg.data)
     with pytest.raises(UntrustedCheckpointError, match=f"{IN_HPARAMS}._target_ is 'numpy.load'"):
@@ -235,8 +236,7 @@ def test_synthetic_data_refuses_payload_generator(digits_checkpoint, tmp_path):
 
 
 def test_feature_ckpt_refuses_payload_classifier(digits_checkpoint, tmp_path):
-    node, happened = _payloads(tmp_path)["pathlib.Path.write_text"]
-    path = _craft(digits_checkpoint, tmp_path / "evil.ckpt", IN_HPARAMS, node)
+    path, happened = _evil_checkpoint(digits_checkpoint, tmp_path, "pathlib.Path.write_text")
     cfg = compose_config("train", ["experiment=digits_cgan", f"model.metrics.feature_ckpt={path}"], tmp_path / "run")
     model = instantiate_model(cfg.model)
     with pytest.raises(MLGenError, match=f"{IN_HPARAMS}._target_ is 'pathlib.Path.write_text'"):
