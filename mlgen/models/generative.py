@@ -1,6 +1,6 @@
 """GenerativeModule: the one base of every generative family (VAE, GAN, the next ones).
 
-The contract, written out in docs/architecture.md ("Generative models"):
+The contract (docs/architecture.md, "Contracts", says it for the whole package):
 
 - `conditional` is THE way to ask whether a model takes class labels. Code that may hold any kind of
   model (tasks, callbacks, the data layer) asks `getattr(model, "conditional", False)`.

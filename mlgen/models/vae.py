@@ -4,6 +4,8 @@ Logged per split, in nats per example: `<split>/elbo` (the bound, beta = 1), `<s
 (E_q[-log p(x|z)]) and `<split>/kl` (KL(q(z|x) || p(z))), so elbo = -(recon + kl). Training
 minimises `train/loss` = recon + beta * kl. The test split also reports `test/iwae_nll`, the
 importance-weighted bound on -log p(x) with `iwae_samples` samples (tighter as it grows).
+Sampling, the EMA decoder (`ema_decay`) and FID/KID/label agreement (`metrics.feature_ckpt`) come
+from `GenerativeModule`.
 """
 
 from __future__ import annotations

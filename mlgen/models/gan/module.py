@@ -6,6 +6,8 @@ Manual optimisation, written to be correct under DDP: each iteration the discrim
 rank alike. `toggle_optimizer` freezes the other net's parameters during each backward, so every
 backward reaches only one net's parameters; DDP must therefore be told to look for unused
 parameters, which the class says with `ddp_find_unused_parameters` (the trainer builder reads it).
+Lightning does not step LR schedulers under manual optimisation: `model.scheduler` (G) and
+`model.d_scheduler` (D) are stepped once per epoch by `MLGenModule.on_train_epoch_end`.
 """
 
 from __future__ import annotations
