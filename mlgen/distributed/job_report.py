@@ -13,6 +13,8 @@ import socket
 
 import pytorch_lightning as pl
 
+from mlgen.distributed.run_dir import job_tag
+
 log = logging.getLogger(__name__)
 
 
@@ -30,7 +32,7 @@ class SlurmJobReport(pl.Callback):
         restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
         if restarts == 0 or not trainer.is_global_zero:
             return
-        job = os.environ.get("SLURM_JOB_ID", "?")
+        job = job_tag()
         if trainer.ckpt_path:
             log.info("attempt %d of job %s, resuming at step %d from %s", restarts + 1, job, trainer.global_step,
                      trainer.ckpt_path)

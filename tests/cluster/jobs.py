@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -78,6 +79,16 @@ def submit(cluster: LocalSlurmCluster, root: Path, script: str, sbatch_args: lis
     job_id = cluster.sbatch([*sbatch_args, f"--output={output}", str(REPO / "slurm" / script), *overrides],
                             cwd=root, env=job_env(root))
     return Job(cluster, job_id, Path(str(output).replace("%j", job_id)), root / "logs")
+
+
+def steps_per_epoch(run_dir: Path, ranks: int) -> int:
+    """Batches per rank and epoch of a run whose training split is shared by `ranks` ranks."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    data = instantiate(OmegaConf.load(run_dir / ".hydra" / "config.yaml").data)
+    data.setup("fit")
+    return math.ceil(len(data.datasets["train"]) // ranks / data.batch_size)
 
 
 def csv_rows(run_dir: Path) -> list[dict[str, str]]:

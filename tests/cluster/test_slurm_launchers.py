@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
-from .jobs import CPU_SBATCH, QUIET, job_env, submit
+from .jobs import CPU_SBATCH, QUIET, job_env, optimizer_steps, steps_per_epoch, submit
 from .slurm_cluster import LocalSlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -52,6 +53,44 @@ def test_submitit_slurm_multirun_runs_every_job_on_the_cluster(slurm_cluster: Lo
         assert slurm_cluster.wait(task, timeout=30) == "COMPLETED"  # submitit returns once the result is written
 
 
+def test_submitit_preemption_signal_checkpoints_requeues_and_resumes(slurm_cluster: LocalSlurmCluster,
+                                                                     tmp_path: Path) -> None:
+    # submitit asks Slurm for USR2 before the time limit and would requeue the job from scratch in its own
+    # handler; mlgen's requeue takes it over during fit: save between steps, requeue, resume, no lost step
+    epochs, batch = 20, 8
+    launcher = ["hydra/launcher=submitit_slurm", "hydra.launcher.gpus_per_node=null",
+                "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2", "hydra.launcher.timeout_min=10"]
+    overrides = [*launcher, "model.optimizer.lr=1e-3", "trainer=cpu", f"trainer.max_epochs={epochs}",
+                 f"data.batch_size={batch}", "logger=csv", "test=false", *QUIET]
+    proc = subprocess.Popen(["mlgen-train", "-m", *overrides], cwd=tmp_path, env={**slurm_cluster.env, **job_env(tmp_path)},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not list((tmp_path / "logs" / "train" / "multiruns").glob("*/0/checkpoints/epoch_000.ckpt")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
+            time.sleep(0.1)
+        (sweep_dir,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+        (task,) = [p.name for p in (sweep_dir / ".submitit").iterdir() if re.fullmatch(r"\d+(_0)?", p.name)]
+        slurm_cluster.run(["scancel", "--signal=USR2", task])
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-3000:]
+    assert json.loads((sweep_dir / "trials.json").read_text())["trials"][0]["status"] == "completed"
+    assert slurm_cluster.wait(task, timeout=30) == "COMPLETED"
+    assert re.search(r"\bRestarts=1\b", slurm_cluster.run(["scontrol", "-o", "show", "job", task]).stdout)
+    run = sweep_dir / "0"
+    log = (sweep_dir / ".submitit" / task / f"{task}_0_log.out").read_text()
+    hpc = run / "hpc_ckpt_1.ckpt"
+    saved = torch.load(hpc, weights_only=False)["global_step"]
+    assert f"SIGUSR2 received: saved {hpc} at global step {saved}" in log
+    assert f"attempt 2 of job {task}, resuming at step {saved} from {hpc}" in log
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert 0 < saved < last["global_step"] == epochs * steps_per_epoch(run, ranks=1)
+    assert optimizer_steps(last) == last["global_step"]
+
+
 def test_sweep_sbatch_runs_one_override_line_per_array_task(slurm_cluster: LocalSlurmCluster, tmp_path: Path) -> None:
     lines = tmp_path / "sweep.txt"
     lines.write_text("model.optimizer.lr=1e-3\nmodel.optimizer.lr=3e-3 'tags=[a, b]'\n")
@@ -67,6 +106,20 @@ def test_sweep_sbatch_runs_one_override_line_per_array_task(slurm_cluster: Local
     assert overrides[1] == ["model.optimizer.lr=3e-3", "tags=[a, b]", *SINGLE]
     for t in ("0", "1"):
         assert (runs / f"slurm-{job.job_id}_{t}" / "checkpoints" / "last.ckpt").exists()
+
+    # the array's results in one trials.csv / trials.json, as a Hydra multirun writes them
+    sweep_dir = tmp_path / "logs" / "train" / "multiruns" / f"slurm-{job.job_id}"
+    with open(sweep_dir / "trials.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["number"], r["status"], r["model.optimizer.lr"]) for r in rows] == [
+        ("0", "completed", "1e-3"), ("1", "completed", "3e-3")]
+    for row, t in zip(rows, ("0", "1")):
+        run_dir = runs / f"slurm-{job.job_id}_{t}"
+        assert row["run_dir"] == str(run_dir) and row["objective_name"] == "val/acc"
+        assert float(row["objective"]) == pytest.approx(_best_logged(run_dir, "val/acc"), abs=1e-7)
+    best = max(rows, key=lambda r: float(r["objective"]))
+    assert [r["best"] for r in rows] == [str(r is best) for r in rows]
+    assert json.loads((sweep_dir / "trials.json").read_text())["best"]["number"] == int(best["number"])
 
 
 def test_devices_disagreeing_with_slurm_tasks_fail_fast(slurm_cluster: LocalSlurmCluster, tmp_path: Path) -> None:

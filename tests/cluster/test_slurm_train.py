@@ -4,7 +4,6 @@ resumed in its own run dir, CSV file and W&B run, ending bit-identical to the un
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from .jobs import (
     csv_rows,
     optimizer_steps,
     printed_metric,
+    steps_per_epoch,
     submit,
 )
 from .slurm_cluster import LocalSlurmCluster
@@ -34,16 +34,6 @@ DDP = ["trainer=ddp_cpu", f"trainer.max_epochs={EPOCHS}", f"data.batch_size={BAT
        "logger=[wandb,csv]", LINE_PROGRESS, "callbacks.model_summary=null", "callbacks.model_checkpoint.monitor=null"]
 ONE_NODE_TWO_TASKS = [*CPU_SBATCH, "--ntasks-per-node=2"]
 TWO_NODES_ONE_TASK = [*CPU_SBATCH, "--nodes=2", "--ntasks-per-node=1"]
-
-
-def steps_per_epoch(run_dir: Path) -> int:
-    """Batches per rank and epoch when the run's training split is halved between 2 ranks."""
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
-    data = instantiate(OmegaConf.load(run_dir / ".hydra" / "config.yaml").data)
-    data.setup("fit")
-    return math.ceil(len(data.datasets["train"]) // 2 / BATCH)
 
 
 def rank_lines(out: str) -> list[tuple[str, str, str]]:
@@ -66,7 +56,7 @@ def test_train_sbatch_runs_two_rank_ddp_and_only_rank0_writes(uninterrupted: Job
     assert sorted(rank_lines(out)) == [("0", "0", "n1"), ("1", "0", "n1")]
     assert "[rank: 1] Seed set to 42" in out  # rank 1 logs to the job output only
     # each optimizer step consumed one batch from each rank: the split is halved per epoch
-    total = EPOCHS * steps_per_epoch(run)
+    total = EPOCHS * steps_per_epoch(run, ranks=2)
     last = checkpoint(run / "checkpoints" / "last.ckpt")
     assert last["global_step"] == total and optimizer_steps(last) == total
     assert printed_metric(out, "test/acc") > 0.9
