@@ -14,7 +14,9 @@ it is written here.
 The user extends the list explicitly, never silently: `trusted_targets=[pkg.Class]` on the command
 line of mlgen-train, mlgen-eval, mlgen-sample and mlgen-synth (see `trusting_config_targets`); it
 applies to every checkpoint the run reads (ckpt_path, data.generator_ckpt, model.metrics.feature_ckpt).
-A list stored inside a checkpoint is never read.
+The targets that the run's own config names count as trusted too: the run builds them anyway (a run
+with `+callbacks.mine._target_=my_pkg.MyCallback` resumes from its own checkpoints). Nothing stored
+inside a checkpoint is ever trusted.
 """
 
 from __future__ import annotations
@@ -36,19 +38,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 # and the datamodule's.
 CONFIG_SECTIONS = ("mlgen_config", "hyper_parameters", "hparams", "module_arguments", "datamodule_hyper_parameters")
 
-# Exact names: the Lightning classes that mlgen's shipped configs name (the stored run config holds the
-# trainer, callbacks and loggers of the run, even though only the model and the data are ever rebuilt
-# from it). tests/faults/test_untrusted_checkpoints.py composes every shipped config and checks that
-# each of its targets is allowed.
-ALLOWED_TARGETS = frozenset({
-    "pytorch_lightning.Trainer",
-    "pytorch_lightning.callbacks.EarlyStopping",
-    "pytorch_lightning.callbacks.ModelCheckpoint",
-    "pytorch_lightning.callbacks.RichModelSummary",
-    "pytorch_lightning.callbacks.TQDMProgressBar",
-    "pytorch_lightning.loggers.CSVLogger",
-    "pytorch_lightning.loggers.TensorBoardLogger",
-})
+# Exact names, and (below) families: what mlgen's own and its shipped configs name. The stored run config
+# also holds the run's trainer, callbacks and loggers, although only the model and the data are ever
+# rebuilt from a checkpoint. tests/faults/test_untrusted_checkpoints.py composes every shipped config and
+# checks that each of its targets is allowed.
+ALLOWED_TARGETS = frozenset({"pytorch_lightning.Trainer"})
 
 # Families: a name under one of these packages is allowed when it resolves to a class defined in that
 # package which subclasses one of the given bases (`module:attribute`). Importing these packages runs
@@ -59,6 +53,9 @@ ALLOWED_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mlgen.data", ("pytorch_lightning:LightningDataModule",)),
     ("mlgen.checkpoints", ("pytorch_lightning:Callback",)),
     ("mlgen.tracking", ("pytorch_lightning:Callback", "pytorch_lightning.loggers:Logger")),
+    ("pytorch_lightning.callbacks", ("pytorch_lightning:Callback",)),
+    ("pytorch_lightning.loggers", ("pytorch_lightning.loggers:Logger",)),
+    ("optuna.pruners", ("optuna.pruners:BasePruner",)),  # of mlgen's pruning callback (hparams_search/pruning)
     ("torch.optim", ("torch.optim:Optimizer", "torch.optim.lr_scheduler:LRScheduler",
                      "torch.optim.lr_scheduler:ReduceLROnPlateau")),
 )
@@ -96,14 +93,29 @@ def trusting(targets: Iterable[str] | None, key: str = "trusted_targets") -> Ite
 
 
 def trusting_config_targets(task: F) -> F:
-    """Run a task `task(cfg, ...)` trusting its `cfg.trusted_targets` (the user's config, never a checkpoint's)."""
+    """Run a task `task(cfg, ...)` trusting `cfg.trusted_targets` and the targets `cfg` itself names
+    (the user's config, never a checkpoint's)."""
 
     @functools.wraps(task)
     def wrapper(cfg: Any, *args: Any, **kwargs: Any) -> Any:
-        with trusting(cfg.get("trusted_targets")):
+        from omegaconf import OmegaConf
+
+        own = [t for t in _targets_in(OmegaConf.to_container(cfg, resolve=False)) if _DOTTED_NAME.fullmatch(t)]
+        with trusting(cfg.get("trusted_targets")), trusting(own):
             return task(cfg, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _targets_in(node: Any) -> Iterator[str]:
+    if isinstance(node, Mapping):
+        if isinstance(node.get("_target_"), str):
+            yield node["_target_"]
+        for value in node.values():
+            yield from _targets_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _targets_in(item)
 
 
 def check_checkpoint(checkpoint: Mapping[str, Any], path: str) -> None:
