@@ -11,11 +11,14 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra_plugins import mlgen_sweeper
 from omegaconf import DictConfig
 
 from mlgen import resolvers  # noqa: F401  (registers ${mlgen_run_id:} etc. before Hydra composes)
 from mlgen.distributed.preemption import catch_preemption_signal_early
 from mlgen.errors import exit_on_user_error
+
+mlgen_sweeper.register()  # hydra/sweeper=mlgen_optuna, also in editable installs (see its module)
 
 catch_preemption_signal_early()  # a Slurm warning signal during start-up must not kill the job
 
@@ -68,18 +71,18 @@ def synth(cfg: DictConfig) -> float:
 
 @exit_on_user_error
 def plot(argv: list[str] | None = None) -> None:
-    """`mlgen-plot RUN_DIR`: PNG curves of a run logged with the CSV logger (see `mlgen.tasks.plot`)."""
+    """`mlgen-plot DIR`: PNGs of a run logged with the CSV logger or of a sweep (see `mlgen.tasks.plot`)."""
     import argparse
 
     from mlgen.tasks.plot import __doc__ as plot_doc
-    from mlgen.tasks.plot import plot_run
+    from mlgen.tasks.plot import plot_dir
 
     parser = argparse.ArgumentParser(prog="mlgen-plot", description=(plot_doc or "").split("\n\n")[0])
-    parser.add_argument("run_dir", type=Path, help="run dir of a run trained with logger=csv")
+    parser.add_argument("run_dir", type=Path, help="run dir of a run trained with logger=csv, or a sweep dir")
     parser.add_argument("--out", type=Path, default=None, help="folder for the PNGs (default: RUN_DIR/plots)")
     parser.add_argument("--x", default="step", help="x axis: step (default) or epoch")
     args = parser.parse_args(argv)
-    for path in plot_run(args.run_dir, args.out, args.x):
+    for path in plot_dir(args.run_dir, args.out, args.x):
         print(path)
 
 

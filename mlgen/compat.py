@@ -44,3 +44,19 @@ def failed_job_error(job_return: Any) -> BaseException | None:
     """The exception of a failed Hydra job. `JobReturn.return_value` re-raises it instead of returning it,
     and the sweep summary must record it without stopping."""
     return job_return._return_value
+
+
+def optuna_trial_id(trial: Any) -> int:
+    """The storage id of an Optuna trial (`Trial` or `FrozenTrial`). Optuna 2.10 (the newest hydra-optuna-sweeper
+    allows) has no public accessor; mlgen's sweeper needs it for heartbeats and a trial's job to open its trial
+    with `optuna.trial.Trial(study, id)`, as Optuna's own optimize loop does."""
+    return trial._trial_id
+
+
+def optuna_search_space(overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """hydra-optuna-sweeper's parsing of sweep overrides (`interval(...)`, `choice(...)`, `tag(log, ...)`) into
+    Optuna distributions and fixed values. It lives in the plugin's private `_impl` module; mlgen's Optuna
+    sweeper parses exactly as the plugin does by calling it."""
+    from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
+
+    return create_params_from_overrides(overrides)

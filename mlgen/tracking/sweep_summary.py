@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,27 @@ def trial_record(job_return: JobReturn) -> dict[str, Any]:
         "objective": None,
         "run_dir": str(hydra_cfg.runtime.output_dir),
     }
-    if job_return.status == JobStatus.COMPLETED:
+    error = failed_job_error(job_return) if job_return.status != JobStatus.COMPLETED else None
+    if error is None:
         record["objective"] = _number(job_return.return_value)
+    elif _is_pruned(error):  # its objective: the last value it reported to Optuna
+        record.update(status="pruned", objective=_number(getattr(error, "value", None)), reason=str(error))
     else:
-        record["error"] = repr(failed_job_error(job_return))
+        record["error"] = repr(error)
     return record
+
+
+def _is_pruned(error: BaseException) -> bool:
+    """Whether a trial stopped as Optuna pruned it (mlgen.tracking.pruning). Optuna is imported only when
+    a sweep uses it: an error can be an Optuna one only if Optuna was imported."""
+    optuna = sys.modules.get("optuna")
+    return optuna is not None and isinstance(error, optuna.TrialPruned)
+
+
+def read_trials(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every trial that finished in a sweep dir (each job's `trial.json`, also of earlier launches of a
+    continued sweep and of other workers feeding it), by number."""
+    return sorted((json.loads(p.read_text()) for p in sweep_dir.glob(f"*/{TRIAL_FILE}")), key=lambda t: t["number"])
 
 
 def best_trial(trials: list[dict[str, Any]], direction: str | None) -> dict[str, Any] | None:
@@ -76,15 +93,20 @@ def sweep_direction(config: DictConfig, direction: str | None) -> str | None:
     return None
 
 
+def swept_overrides(trials: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, str]]]:
+    """The keys whose override differs between trials (the swept ones), and each trial's overrides as a dict."""
+    values = [dict(o.lstrip("+~").split("=", 1) for o in t["overrides"] if "=" in o) for t in trials]
+    keys = sorted({k for v in values for k in v})
+    return [k for k in keys if len({v.get(k) for v in values}) > 1], values
+
+
 def write_summary(sweep_dir: Path, trials: list[dict[str, Any]], direction: str | None) -> dict[str, Any]:
     """Write `trials.json` (all overrides) and `trials.csv` (one column per override that differs
     between trials, i.e. per swept key) into `sweep_dir`."""
     best = best_trial(trials, direction)
     summary = {"direction": direction, "best": best, "trials": trials}
     (sweep_dir / "trials.json").write_text(json.dumps(summary, indent=2) + "\n")
-    values = [dict(o.lstrip("+~").split("=", 1) for o in t["overrides"] if "=" in o) for t in trials]
-    keys = sorted({k for v in values for k in v})
-    swept = [k for k in keys if len({v.get(k) for v in values}) > 1]
+    swept, values = swept_overrides(trials)
     with open(sweep_dir / "trials.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["number", "status", "objective_name", "objective", "best", *swept, "run_dir"])
@@ -112,8 +134,7 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        trials = sorted((json.loads(p.read_text()) for p in sweep_dir.glob(f"*/{TRIAL_FILE}")),
-                        key=lambda t: t["number"])
+        trials = read_trials(sweep_dir)
         if not trials:
             log.warning("Sweep summary: no trial finished under %s.", sweep_dir)
             return
@@ -128,7 +149,8 @@ def _print_best(summary: dict[str, Any], sweep_dir: Path) -> None:
     console = Console(soft_wrap=True)
     best, trials = summary["best"], summary["trials"]
     done = sum(t["status"] == "completed" for t in trials)
-    console.print(f"[bold]Sweep:[/bold] {done}/{len(trials)} trials completed; summary in "
+    pruned = sum(t["status"] == "pruned" for t in trials)
+    console.print(f"[bold]Sweep:[/bold] {done}/{len(trials)} trials completed{f', {pruned} pruned' if pruned else ''}; summary in "
                   f"{sweep_dir / 'trials.csv'} and {sweep_dir / 'trials.json'}")
     if best is None:
         console.print("No best trial: no finite objective, or no direction (set "

@@ -27,6 +27,8 @@ from mlgen.compat import (
     failed_job_error,
     hpc_checkpoint_path,
     loggers_write_this_step,
+    optuna_search_space,
+    optuna_trial_id,
     processed_training_batches,
 )
 
@@ -130,6 +132,25 @@ def test_failed_job_error_is_the_exception_of_a_real_failed_hydra_job(tmp_path):
     assert failed_job_error(job_return) is error
     with pytest.raises(ValueError, match="diverged"):  # why compat.py exists: the public property re-raises
         job_return.return_value
+
+
+def test_optuna_trial_id_opens_the_same_trial_of_a_stored_study(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="s", storage=storage)
+    asked = [study.ask() for _ in range(3)]
+    # what a trial's job does: open the study anew and report to its own trial
+    trial = optuna.trial.Trial(optuna.load_study(study_name="s", storage=storage), optuna_trial_id(study.trials[1]))
+    trial.report(0.5, step=0)
+    assert trial.number == asked[1].number == 1 and optuna_trial_id(asked[1]) == optuna_trial_id(study.trials[1])
+    assert optuna.load_study(study_name="s", storage=storage).trials[1].intermediate_values == {0: 0.5}
+
+
+def test_optuna_search_space_parses_sweep_overrides_as_the_optuna_sweeper_does():
+    optuna = pytest.importorskip("optuna")
+    space, fixed = optuna_search_space(["lr=tag(log, interval(1e-4, 1e-2))", "bs=choice(32, 64)", "epochs=3"])
+    assert isinstance(space["lr"], optuna.distributions.LogUniformDistribution) and space["lr"].high == 1e-2
+    assert space["bs"].choices == (32, 64) and fixed == {"epochs": "3"}
 
 
 def private_names_of_dependencies(trainer: pl.Trainer) -> set[str]:

@@ -10,7 +10,10 @@ import yaml
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from hydra_plugins import mlgen_sweeper  # noqa: F401  (hydra/sweeper=mlgen_optuna, as mlgen.cli registers it)
+
 from mlgen import resolvers  # noqa: F401
+from mlgen.checkpoints.allowlist import is_allowed
 from mlgen.config.instantiate import instantiate_model
 from mlgen.errors import ConfigError
 
@@ -24,6 +27,7 @@ with warnings.catch_warnings():  # sweeps 0.2 uses a pydantic-1 option name that
 # hparams_search config -> (model it is for, objective, direction)
 HPARAMS = {
     "classifier_optuna": ("classifier", "val/acc", "maximize"),
+    "classifier_optuna_pruned": ("classifier", "val/acc", "maximize"),
     "classifier_grid": ("classifier", "val/acc", None),
     "vae_optuna": ("vae", "val/elbo", "maximize"),
     "gan_optuna": ("dcgan", "val/fid_clf", "minimize"),
@@ -56,7 +60,23 @@ def test_hparams_search_sweeps_existing_keys_towards_the_monitored_objective(nam
     if direction:
         assert cfg.hydra.sweeper.direction == direction
         assert cfg.model.monitor_mode == direction[:3]
-        assert cfg.hydra.sweeper.storage is None  # optuna 2.10's sqlite storage fails with SQLAlchemy 2
+        # mlgen's sweeper, whose study persists in the sweep dir (continued with hydra.sweep.dir=...)
+        assert cfg.hydra.sweeper._target_ == "hydra_plugins.mlgen_sweeper.ResumableOptunaSweeper"
+        assert cfg.hydra.sweeper.storage == f"sqlite:///{cfg.hydra.sweep.dir}/optuna.db"
+    # pruning is off unless the config asks for it
+    assert ("optuna_pruning" in cfg.callbacks) == name.endswith("_pruned")
+
+
+def test_pruning_adds_to_any_optuna_search_and_reports_the_objective_to_the_sweepers_study():
+    cfg = _compose(["model=vae", "hparams_search=vae_optuna", "+hparams_search/pruning=median"], hydra_config=True)
+    pruning = cfg.callbacks.optuna_pruning
+    assert pruning.monitor == cfg.objective == "val/elbo"
+    assert pruning.pruner._target_ == "optuna.pruners.MedianPruner"
+    # the job's trial: the sweeper's storage and study; hydra.job.num is resolved in each job
+    assert OmegaConf.to_container(pruning, resolve=False)["storage"] == "${hydra:sweeper.storage}"
+    assert OmegaConf.to_container(pruning, resolve=False)["trial_number"] == "${hydra:job.num}"
+    # the run config stored in each trial's checkpoints names the pruner: loading the best one must accept it
+    assert is_allowed(pruning._target_) and is_allowed(pruning.pruner._target_)
 
 
 def test_gan_search_without_the_feature_checkpoint_stops_with_the_fix():
