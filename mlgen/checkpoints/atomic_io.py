@@ -108,11 +108,12 @@ def _alive(pid: int) -> bool:
 def _disk_full_message(path: Path, code: int, size: int) -> str:
     free = shutil.disk_usage(path.parent).free
     what = "the disk quota is used up" if code == errno.EDQUOT else "the disk is full"
+    earlier = sorted(path.parent.glob("*.ckpt"), key=lambda p: (p.name == "last.ckpt", p.stat().st_mtime))
+    then = (f"resume with ckpt_path={earlier[-1]}" if earlier else "start the run again (it had saved no checkpoint yet)")
     return (
         f"could not write checkpoint {path}: {what} ({_mib(free)} free on that filesystem, the checkpoint needs "
-        f"{_mib(size)}). The checkpoint was not written and the earlier checkpoints in {path.parent} are intact. "
-        f"Fix: free space there (or set MLGEN_LOG_DIR / paths.log_dir to a larger disk), then resume with "
-        f"ckpt_path={path.parent / 'last.ckpt'}."
+        f"{_mib(size)}). Nothing partial was left and the earlier checkpoints in {path.parent} are intact. "
+        f"Fix: free space there (or set MLGEN_LOG_DIR / paths.log_dir to a larger disk), then {then}."
     )
 
 
