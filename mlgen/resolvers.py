@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
+from mlgen.data.tabular_resolver import table_fact
 from mlgen.distributed import slurm
 from mlgen.distributed.run_id import if_rank_zero, run_id, wandb_run_id
 from mlgen.tracking.wandb_mode import resolve_wandb_mode
@@ -22,6 +23,7 @@ def register() -> None:
         "mlgen_if_rank_zero": if_rank_zero,
         "mlgen_slurm_tasks_per_node": slurm.tasks_per_node,
         "mlgen_slurm_nodes": slurm.num_nodes,
+        "mlgen_table": table_fact,  # a table's encoded width and class count (data/tabular_resolver.py)
     }
     for name, func in resolvers.items():
         if not OmegaConf.has_resolver(name):

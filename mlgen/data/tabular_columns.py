@@ -1,0 +1,184 @@
+"""The column spec of a table: what each column is (continuous, integer, categorical, the target) and
+whether it may miss values; inferred from the data, overridden in config.
+
+The spec is the table's schema, like the dtypes pandas reads: it is inferred from the whole table (the
+train/val pool and the test rows). What the transform learns from values (modes, quantiles, category
+lists, frequencies) is fitted on the training split only (`mlgen.data.tabular_transform`).
+
+Inference: text, bool and pandas category columns are categorical; numbers are `integer` when every
+value is whole, else `continuous`. Overrides: `data.columns.<name>` is a kind (`continuous`, `integer`,
+`categorical`, `drop`) or `{kind: ..., missing: true|false}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlgen.config.checks import check_choice, require
+from mlgen.errors import DataError
+
+FEATURE_KINDS = ("continuous", "integer", "categorical")
+KINDS = (*FEATURE_KINDS, "drop")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One feature column. `dtype` is the pandas dtype of the source, restored by decoding;
+    `missing` says the column has missing values (and the spec allows them)."""
+
+    name: str
+    kind: str
+    dtype: str
+    missing: bool
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Feature columns in table order (the target and dropped columns excluded), and the target:
+    its name, dtype, sorted class values (label i is `classes[i]`) and position in the table."""
+
+    columns: tuple[Column, ...]
+    target: str
+    target_dtype: str
+    classes: tuple[Any, ...]
+    order: tuple[str, ...]  # the table's columns as decoded: features and target in source order
+
+    def labels(self, frame: pd.DataFrame) -> np.ndarray:
+        """The target column as labels `0..len(classes)-1`."""
+        return pd.Categorical(frame[self.target], categories=list(self.classes)).codes.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Override:
+    kind: str | None
+    missing: bool | None
+
+
+def parse_overrides(columns: Mapping[str, Any] | None) -> dict[str, Override]:
+    """`data.columns` -> {name: Override}; a value is a kind or `{kind: ..., missing: ...}`."""
+    overrides = {}
+    for name, value in (columns or {}).items():
+        key = f"data.columns.{name}"
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {"kind", "missing"})
+            require(not unknown, key, dict(value), f"it has unknown field(s) {unknown}",
+                    f"use {{kind: categorical, missing: false}} (both optional)")
+            kind, missing = value.get("kind"), value.get("missing")
+        else:
+            kind, missing = value, None
+        if kind is not None:
+            check_choice(f"{key}", kind, KINDS)
+        require(missing is None or isinstance(missing, bool), f"{key}.missing", missing, "it must be true or false",
+                f"set {key}.missing=false to refuse missing values, true to allow them")
+        overrides[str(name)] = Override(kind, missing)
+    return overrides
+
+
+def infer_spec(frame: pd.DataFrame, target: str, overrides: Mapping[str, Override], allow_missing: bool) -> TableSpec:
+    """The spec of `frame` (the whole table), checked: known names, no column mixing numbers and
+    text, missing values only where allowed, a categorical target with at least two classes."""
+    names = [str(c) for c in frame.columns]
+    require(target in names, "data.target", target, f"the table has no such column; its columns are {names}",
+            "set data.target to the column holding the class labels")
+    for name in overrides:
+        require(name in names, f"data.columns.{name}", overrides[name].kind, f"the table has no column {name!r}; its columns are {names}",
+                f"remove it or use one of those names")
+    require(target not in overrides, f"data.columns.{target}", overrides.get(target), "that column is data.target, whose classes are always categorical",
+            f"remove data.columns.{target}")
+    columns = []
+    for name in names:
+        override = overrides.get(name, Override(None, None))
+        if name == target or override.kind == "drop":
+            continue
+        series = frame[name]
+        kind = infer_kind(name, series, override.kind)
+        missing = bool(series.isna().any())
+        if missing and not (override.missing if override.missing is not None else allow_missing):
+            switch = f"data.columns.{name}.missing=false" if override.missing is False else "data.allow_missing=false"
+            raise DataError(
+                f"Column {name!r} has {int(series.isna().sum())} missing value(s) (first in data row {_first(series.isna())}) but the "
+                f"spec forbids them ({switch}). Fix: fill or remove those rows, or allow missing values in that column "
+                f"(they then get their own one-hot slot)."
+            )
+        columns.append(Column(name, kind, str(series.dtype), missing))
+    kept = {c.name for c in columns} | {target}
+    return TableSpec(tuple(columns), target, str(frame[target].dtype), target_classes(frame[target]),
+                     tuple(n for n in names if n in kept))
+
+
+def infer_kind(name: str, series: pd.Series, declared: str | None) -> str:
+    """The kind of one feature column; a declared kind wins where the values allow it."""
+    dtype = series.dtype
+    values = series.dropna()
+    if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        natural = "categorical"
+    elif pd.api.types.is_numeric_dtype(dtype):
+        natural = "integer" if _all_whole(values) else "continuous"
+    elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+        if declared == "categorical":
+            return "categorical"
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.notna().any() and numbers.isna().any():
+            number, text = values[numbers.notna()].iloc[0], values[numbers.isna()].iloc[0]
+            raise DataError(
+                f"Column {name!r} mixes numbers and text (e.g. {number!r} in data row {_first(series == number)} and {text!r} in "
+                f"data row {_first(series == text)}). Fix: clean it so every value is a number (a missing value as an empty "
+                f"cell, or list its marker in data.na_values=[{text!r}]), or declare it text with "
+                f"+data.columns.{name}=categorical."
+            )
+        natural = "categorical"
+        if declared in ("continuous", "integer"):
+            raise DataError(
+                f"Column {name!r} is declared {declared} (data.columns.{name}) but holds text such as {values.iloc[0]!r}. "
+                f"Fix: declare it categorical or clean the column so every value is a number."
+            )
+    else:
+        raise DataError(
+            f"Column {name!r} has dtype {dtype}, which mlgen's tables can't encode (they take numbers, text and "
+            f"booleans). Fix: convert it to numbers or text, or leave it out with +data.columns.{name}=drop."
+        )
+    return declared or natural
+
+
+def target_classes(series: pd.Series) -> tuple[Hashable, ...]:
+    """Sorted class values of the target; the target may not miss values or be continuous."""
+    name = series.name
+    if series.isna().any():
+        raise DataError(
+            f"The target column {name!r} (data.target) has {int(series.isna().sum())} missing value(s) (first in data row "
+            f"{_first(series.isna())}); every row needs a class. Fix: remove those rows from the table."
+        )
+    values = series.unique()
+    if pd.api.types.is_float_dtype(series.dtype) and not _all_whole(series):
+        raise DataError(
+            f"The target column {name!r} (data.target) holds continuous numbers such as {series.iloc[0]!r}; mlgen's "
+            f"models need class labels. Fix: set data.target to a categorical column, or bin this one into classes."
+        )
+    classes = [v.item() if hasattr(v, "item") else v for v in values]
+    try:
+        classes = sorted(classes)
+    except TypeError:  # values of different types: a stable order all the same
+        classes = sorted(classes, key=repr)
+    if len(classes) < 2:
+        raise DataError(
+            f"The target column {name!r} (data.target) has one class only ({classes[0]!r} in all {len(series)} rows); "
+            f"a classifier or a conditional generator needs at least two. Fix: choose another target column or add rows "
+            f"of the other classes."
+        )
+    return tuple(classes)
+
+
+def _all_whole(values: pd.Series) -> bool:
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    numbers = numbers[~np.isnan(numbers)]
+    return bool(np.all(np.mod(numbers, 1.0) == 0.0))
+
+
+def _first(mask: pd.Series) -> int:
+    """1-based position of the first True row (data rows of a file, header not counted)."""
+    return int(np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))[0]) + 1
