@@ -145,8 +145,9 @@ class MLGenModule(pl.LightningModule):
         self.log_dict({f"{name}_epoch": mean for name, mean in means.items()}, sync_dist=True, batch_size=1)
         self.log_dict(means, sync_dist=True, logger=False, batch_size=1)
         if not self.automatic_optimization:
-            # Lightning steps epoch-interval schedulers right after this hook, but only its own (automatic
-            # optimisation); here at the same point in the loop, so resumes see the same schedule.
+            # Lightning steps epoch-interval schedulers only under automatic optimisation. Here they step
+            # before the epoch-end checkpoint is written (Lightning's checkpoint callbacks run after this
+            # hook), so a checkpoint holds the next epoch's rates and a resume continues the schedule.
             self.step_lr_schedulers()
 
     def configure_model(self) -> None:

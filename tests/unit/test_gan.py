@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from mlgen.errors import ConfigError
 from mlgen.models.gan import GAN
@@ -198,3 +200,26 @@ def test_sample_without_ema_uses_the_generator_and_rejects_labels_when_unconditi
     assert torch.equal(gan.sample(3), gan.generator(z))
     with pytest.raises(ValueError, match="unconditional GAN"):
         gan.sample(3, torch.tensor([0, 1, 2]))
+
+
+def _fit_one_epoch(gan: GAN, tmp_path) -> pl.Trainer:
+    images = torch.rand(16, 1, 8, 8) * 2 - 1
+    loader = DataLoader(TensorDataset(images, torch.zeros(16, dtype=torch.long)), batch_size=8)
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(gan, loader)
+    return trainer
+
+
+def test_reduce_on_plateau_schedulers_get_the_monitored_metric(tmp_path):
+    plateau = {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau", "mode": "min"}
+    gan = make_gan(scheduler=plateau, d_scheduler=plateau, monitor="train/d_loss")
+    trainer = _fit_one_epoch(gan, tmp_path)
+    d_loss = float(trainer.callback_metrics["train/d_loss"])
+    assert [s.best for s in gan.lr_schedulers()] == pytest.approx([d_loss, d_loss])  # both saw the epoch's mean
+
+
+def test_reduce_on_plateau_without_the_monitored_metric_names_the_fix(tmp_path):
+    gan = make_gan(d_scheduler={"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau"}, monitor="val/fid")
+    with pytest.raises(ConfigError, match=r"model.monitor=val/fid is invalid for a ReduceLROnPlateau scheduler.*Fix: monitor a metric logged"):
+        _fit_one_epoch(gan, tmp_path)
