@@ -127,7 +127,9 @@ class ResumableSweep:
         if study.get_trials(deepcopy=False):  # a configured seed would repeat the draws of the study's first launch
             self.impl.sampler.reseed_rng()
         while (batch := min(self.impl.n_jobs, trials_to_go(study, self.impl.n_trials))) > 0:
-            trials = [study.ask(space) for _ in range(batch)]
+            trials = self.within_total(study, [study.ask(space) for _ in range(batch)])
+            if not trials:
+                break
             for trial in trials:
                 for name, value in fixed.items():
                     trial.set_user_attr(name, value)
@@ -139,6 +141,18 @@ class ResumableSweep:
                     initial_job_idx=run[0].number)]
             self.tell(study, trials, returns)
         self.save_results(study)
+
+    def within_total(self, study: optuna.Study, trials: list[optuna.trial.Trial]) -> list[optuna.trial.Trial]:
+        """The asked trials that are among the study's first `n_trials` counted ones. Workers that counted at the
+        same moment may together ask for more; every worker sees the same order, so exactly the excess is failed
+        (marked `mlgen_skipped`) without running."""
+        counted = sorted(t.number for t in study.get_trials(deepcopy=False, states=COUNTED_STATES))
+        allowed = set(counted[: self.impl.n_trials])
+        for trial in trials:
+            if trial.number not in allowed:
+                trial.set_user_attr("mlgen_skipped", f"n_trials={self.impl.n_trials} reached by other workers")
+                study.tell(trial, state=TrialState.FAIL)
+        return [t for t in trials if t.number in allowed]
 
     def search_space(self, arguments: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Optuna distributions and fixed values from `hydra.sweeper.params` and the command line, parsed as

@@ -9,6 +9,7 @@ machine, gathers them into `trials.csv` and `trials.json` at the sweep root and 
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import logging
 import math
@@ -134,12 +135,17 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        trials = read_trials(sweep_dir)
-        if not trials:
-            log.warning("Sweep summary: no trial finished under %s.", sweep_dir)
+        if not sweep_dir.is_dir():
+            log.warning("Sweep summary: no trial ran (no %s).", sweep_dir)
             return
-        direction = sweep_direction(config, self.direction)
-        summary = write_summary(sweep_dir, trials, direction)
+        with open(sweep_dir / ".summary.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # workers feeding one Optuna sweep end in any order
+            trials = read_trials(sweep_dir)
+            if not trials:
+                log.warning("Sweep summary: no trial finished under %s.", sweep_dir)
+                return
+            direction = sweep_direction(config, self.direction)
+            summary = write_summary(sweep_dir, trials, direction)
         _print_best(summary, sweep_dir)
 
 

@@ -155,6 +155,27 @@ def test_a_sweep_killed_after_two_trials_continues_to_four_trials_in_one_study(t
         "data.batch_size.png"}
 
 
+@pytest.mark.slow
+def test_two_workers_feed_one_study_to_its_total(tmp_path):
+    """What several Slurm jobs or array tasks do: the same command with the same sweep dir, at the same time."""
+    sweep_dir = tmp_path / "sweep"
+    command = [MLGEN_TRAIN, "hparams_search=classifier_optuna", "hydra.sweeper.n_trials=3", *QUICK, "trainer.max_epochs=1",
+               "logger=csv", f"hydra.sweep.dir={sweep_dir}"]
+    workers = [subprocess.Popen(command, env=_env(tmp_path / "logs"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, stdin=subprocess.DEVNULL) for _ in range(2)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+
+    trials = _study(sweep_dir).trials
+    complete = [t.number for t in trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 3  # the total, not 3 per worker
+    assert all("mlgen_skipped" in t.user_attrs for t in trials if t.state.name != "COMPLETE")  # asked in a race, not run
+    summary = json.loads((sweep_dir / "trials.json").read_text())  # the summary of whichever worker ended last
+    assert [t["number"] for t in summary["trials"]] == complete
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.name.isdigit()) == sorted(map(str, complete))
+    print("trials launched per worker:", [o.count("Launching 1 jobs locally") for o in outputs])
+
+
 def test_continuing_a_sweep_with_other_settings_is_refused(tmp_path):
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()

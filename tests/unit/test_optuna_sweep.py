@@ -1,0 +1,51 @@
+"""mlgen's Optuna sweep loop, piece by piece, on real sqlite studies (the CLI tests run it whole)."""
+
+from __future__ import annotations
+
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from mlgen.compat import optuna_trial_id
+from mlgen.tracking.optuna_sweep import build_storage, consecutive_runs, heartbeats, trials_to_go
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+def _study(tmp_path) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
+    """Heartbeats every second; a trial without one for a second is stale."""
+    storage = build_storage(f"sqlite:///{tmp_path}/sweeps/optuna.db", 1, 1)  # also makes the folder
+    return optuna.create_study(study_name="s", storage=storage), storage
+
+
+def test_total_counts_finished_and_live_trials_and_fails_stale_ones(tmp_path):
+    study, storage = _study(tmp_path)
+    done, pruned, failed = study.ask(), study.ask(), study.ask()
+    study.tell(done, 1.0)
+    study.tell(pruned, state=TrialState.PRUNED)
+    study.tell(failed, state=TrialState.FAIL)  # a failed trial is run again: it does not count
+    assert trials_to_go(study, 4) == 2
+
+    live, killed = study.ask(), study.ask()
+    with heartbeats(storage, [live], interval=1):  # a worker running `live`; `killed`'s worker is gone
+        storage.record_heartbeat(optuna_trial_id(killed))
+        assert trials_to_go(study, 4) == 0  # both still count within the grace period
+        time.sleep(2.5)
+        assert trials_to_go(study, 4) == 1  # `killed` went stale and was failed; `live` kept beating
+    states = {t.number: t.state for t in study.trials}
+    assert states[live.number] == TrialState.RUNNING and states[killed.number] == TrialState.FAIL
+    assert trials_to_go(study, 2) == 0  # never negative
+
+
+def test_trials_are_launched_in_runs_of_consecutive_numbers(tmp_path):
+    study, _ = _study(tmp_path)
+    trials = [study.ask() for _ in range(6)]
+    mine = [trials[0], trials[1], trials[3], trials[4], trials[5]]  # another worker took number 2
+    assert [[t.number for t in run] for run in consecutive_runs(mine)] == [[0, 1], [3, 4, 5]]
+
+
+def test_storage_urls():
+    assert build_storage(None, 60, None) is None  # in memory, as hydra-optuna-sweeper does it
+    assert build_storage("redis://host/0", 60, None) == "redis://host/0"  # Optuna opens it; no heartbeats there
