@@ -156,6 +156,28 @@ def test_a_sweep_killed_after_two_trials_continues_to_four_trials_in_one_study(t
 
 
 @pytest.mark.slow
+def test_ctrl_c_fails_the_running_trial_at_once_so_the_sweep_continues_without_waiting(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    args = ["hparams_search=classifier_optuna", "hydra.sweeper.n_trials=2", *QUICK, "trainer.max_epochs=3", "logger=csv",
+            f"hydra.sweep.dir={sweep_dir}"]
+    first = subprocess.Popen([MLGEN_TRAIN, *args], env=_env(tmp_path / "logs"), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (sweep_dir / "1").exists():
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGINT)  # Ctrl-C in the terminal
+    output = first.communicate(timeout=120)[0]
+    assert first.returncode != 0
+    assert "Sweep stopped: trial(s) 1 marked failed" in output
+    assert [t.state.name for t in _study(sweep_dir).trials] == ["COMPLETE", "FAIL"]
+
+    proc = _train(args, tmp_path / "logs")  # at once: no stale trial to wait for
+    assert "1 of 2 trials done" in proc.stdout + proc.stderr
+    assert [t.state.name for t in _study(sweep_dir).trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+
+
+@pytest.mark.slow
 def test_two_workers_feed_one_study_to_its_total(tmp_path):
     """What several Slurm jobs or array tasks do: the same command with the same sweep dir, at the same time."""
     sweep_dir = tmp_path / "sweep"
