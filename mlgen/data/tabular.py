@@ -162,9 +162,10 @@ class TabularDataModule(ArrayDataModule):
         num_classes: int | None = None,
         **kwargs: Any,
     ) -> None:
-        require((dataset is None) != (path is None), "data.dataset", dataset,
-                f"give exactly one of data.dataset (a shipped table: {sorted(PACKAGED)}) and data.path (a CSV or Parquet "
-                f"file); data.path={path!r}", "e.g. data=breast_cancer, or data=csv data.path=table.csv data.target=label")
+        require((dataset is None) != (path is None), "data.path", path,
+                f"a table is either data.path (a CSV or Parquet file) or data.dataset (one shipped: {sorted(PACKAGED)}), "
+                f"exactly one of them, and data.dataset={dataset!r}",
+                "e.g. mlgen-train data=csv data.path=table.csv data.target=label, or data=breast_cancer")
         if dataset is not None:
             check_choice("data.dataset", dataset, sorted(PACKAGED))
         target = target if target is not None else (PACKAGED[dataset][1] if dataset else None)

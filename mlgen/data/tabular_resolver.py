@@ -34,4 +34,5 @@ def table_fact(name: str, *, _parent_: DictConfig) -> Any:
         datamodule = TabularDataModule(**options)
     except (MLGenError, TypeError):
         return None
-    return list(datamodule.shape) if name == "shape" else datamodule.num_classes
+    # a ListConfig, not a list: OmegaConf.resolve (`--cfg job --resolve`) refuses plain lists from resolvers
+    return ListConfig(list(datamodule.shape)) if name == "shape" else datamodule.num_classes

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
+from statsmodels.datasets import fair
 
 from tests.helpers.config import compose_config
 
@@ -19,7 +20,11 @@ def _options(group: str) -> list[str]:
 
 CASES = [(g, o) for g in GROUPS for o in _options(g)]
 # options with a mandatory value (???) get one here
-REQUIRED = {("data", "synthetic"): ["data.generator_ckpt=generator.ckpt"]}
+REQUIRED = {
+    ("data", "synthetic"): ["data.generator_ckpt=generator.ckpt"],
+    # a CSV that an installed package ships (statsmodels' fair survey), with a class column
+    ("data", "csv"): [f"data.path={Path(fair.__file__).with_name('fair.csv')}", "data.target=religious"],
+}
 
 
 def test_every_group_has_options():

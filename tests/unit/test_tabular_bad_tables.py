@@ -73,7 +73,7 @@ CASES = {
     "missing target": (_nan_target, DataError, ["target column 'label'", "1 missing value", "data row 5", "Fix"]),
     "continuous target": (lambda d: {"path": _csv(d, good_table()), "target": "income"}, DataError,
                           ["'income'", "continuous numbers", "Fix"]),
-    "neither dataset nor path": (lambda d: {"target": "label"}, ConfigError, ["data.dataset", "data.path", "Fix"]),
+    "neither dataset nor path": (lambda d: {"target": "label"}, ConfigError, ["data.path=None is invalid", "data.dataset", "Fix"]),
 }
 
 
