@@ -7,8 +7,8 @@ Without the `sweep` extra (hydra-optuna-sweeper) nothing is defined: an ImportEr
 Hydra's plugin scan print a warning at every start of every mlgen command.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Hydra's plugin scan executes this module before it is in
+# sys.modules, where dataclasses look up string annotations (it fails on them; wheel installs only).
 import logging
 from dataclasses import dataclass
 from typing import Any, List, Optional

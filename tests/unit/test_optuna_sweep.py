@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -49,3 +53,26 @@ def test_trials_are_launched_in_runs_of_consecutive_numbers(tmp_path):
 def test_storage_urls():
     assert build_storage(None, 60, None) is None  # in memory, as hydra-optuna-sweeper does it
     assert build_storage("redis://host/0", 60, None) == "redis://host/0"  # Optuna opens it; no heartbeats there
+
+
+PLUGIN = Path(__file__).resolve().parents[2] / "hydra_plugins" / "mlgen_sweeper"
+DISCOVER = ("from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
+            "print(sorted(f'{p.__module__}.{p.__name__}' for p in Plugins.instance().discover(Sweeper)))")
+
+
+def test_hydras_plugin_scan_finds_the_sweeper_where_a_wheel_installs_it(tmp_path):
+    """A wheel puts hydra_plugins/mlgen_sweeper on a plain path, which Hydra's scan walks and executes (an
+    editable install is only reached through mlgen.cli's register())."""
+    shutil.copytree(PLUGIN, tmp_path / "hydra_plugins" / "mlgen_sweeper")
+    proc = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); {DISCOVER}"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "hydra_plugins.mlgen_sweeper.ResumableOptunaSweeper" in proc.stdout
+    assert "Error importing" not in proc.stderr
+
+
+def test_without_the_sweep_extra_the_plugin_defines_nothing_and_hydra_starts_quietly():
+    hide = "import sys; sys.modules['hydra_plugins.hydra_optuna_sweeper.config'] = None"  # as if not installed
+    proc = subprocess.run([sys.executable, "-c", f"{hide}; import hydra_plugins.mlgen_sweeper as m; m.register(); "
+                           "print(hasattr(m, 'ResumableOptunaSweeper'))"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.split() == ["False"], proc.stderr
