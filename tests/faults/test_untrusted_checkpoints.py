@@ -194,6 +194,7 @@ def test_mlgen_eval_refuses_payload_in_stored_config(digits_checkpoint, tmp_path
     _refused_cli(proc, "mlgen_config.data.root._target_", "omegaconf.OmegaConf.save", happened)
 
 
+@pytest.mark.slow  # two CLI runs
 def test_mlgen_eval_trusted_targets_lets_a_trusted_checkpoint_through(digits_checkpoint, tmp_path):
     outside = "tests.faults.trusted_net.OutsideNet"
     path = _craft(digits_checkpoint, tmp_path / "outside.ckpt", "hyper_parameters.net._target_", outside)
