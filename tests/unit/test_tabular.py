@@ -212,3 +212,15 @@ def test_given_shape_and_num_classes_are_checked_against_the_fit(table_csv):
         datamodule(table_csv, shape=[width + 1])
     with pytest.raises(ConfigError, match=r"data.num_classes=3 is invalid: the target 'label' has 2 classes"):
         datamodule(table_csv, num_classes=3)
+
+
+def test_ddp_shards_of_encoded_rows_interleave_into_one_process_batches(table_csv):
+    """The shared base's in-memory loader serves tables unchanged: 2 ranks x B == 1 process x 2B."""
+    dm = datamodule(table_csv, val_fraction=0.25)  # 144 training rows: 9 batches of 16, or 2 x 9 of 8
+    dm.setup("fit")
+    whole = [x for x, _ in dm.in_memory_loader("train", True, 16, seed=3)]
+    shards = [[x for x, _ in dm.in_memory_loader("train", True, 8, seed=3, rank=r, world_size=2)] for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == len(whole) == 9
+    for batch, first, second in zip(whole, *shards):
+        interleaved = torch.stack([first, second], dim=1).reshape(-1, batch.shape[1])
+        assert torch.equal(interleaved, batch)
