@@ -55,6 +55,9 @@ class LogLineProgress(ProgressBar):
         print(f"epoch {trainer.current_epoch + 1}/{max_epochs} {what} (step {trainer.global_step}, "
               f"{time.monotonic() - self._epoch_started:.1f} s)  {shown}".rstrip(), flush=True)
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.on_train_epoch_start(trainer, pl_module)  # a run resumed mid-epoch gets no epoch start
+
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_started = time.monotonic()
         self._next_percent = self.every_percent

@@ -130,3 +130,6 @@ def test_preempted_two_node_job_requeues_and_ends_bit_identical(
     assert max(steps[0]) == saved - 1 and min(steps[1]) == saved
     assert "test/acc" in second.summary
     assert out.count("W&B is offline") == 2  # once per attempt
+    # its sync hint is one command that uploads every attempt, in order
+    hint = f"Upload later with: wandb sync {run}/wandb/offline-run-*"
+    assert hint in out and sorted(run.glob("wandb/offline-run-*")) == offline_run_dirs(run)
