@@ -149,6 +149,16 @@ def test_target_tricks_are_refused(where, node, shown, digits_checkpoint, tmp_pa
     assert shown in str(refused.value)
 
 
+def test_a_trust_list_stored_in_the_checkpoint_is_ignored(digits_checkpoint, tmp_path):
+    path, happened = _evil_checkpoint(digits_checkpoint, tmp_path, "torch.load")
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["mlgen_config"]["trusted_targets"] = ["torch.load"]
+    torch.save(checkpoint, path)
+    with pytest.raises(UntrustedCheckpointError, match="'torch.load'"):
+        load_model(path)
+    assert not happened()
+
+
 def test_allowlist_covers_every_shipped_config(tmp_path):
     """Every _target_ of every experiment and model/data/callback/logger choice is allowed (hydra's own node excluded:
     it is never stored in a checkpoint)."""
