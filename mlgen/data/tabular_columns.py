@@ -67,12 +67,12 @@ def parse_overrides(columns: Mapping[str, Any] | None) -> dict[str, Override]:
         if isinstance(value, Mapping):
             unknown = sorted(set(value) - {"kind", "missing"})
             require(not unknown, key, dict(value), f"it has unknown field(s) {unknown}",
-                    f"use {{kind: categorical, missing: false}} (both optional)")
+                    "use {kind: categorical, missing: false} (both optional)")
             kind, missing = value.get("kind"), value.get("missing")
         else:
             kind, missing = value, None
         if kind is not None:
-            check_choice(f"{key}", kind, KINDS)
+            check_choice(key, kind, KINDS)
         require(missing is None or isinstance(missing, bool), f"{key}.missing", missing, "it must be true or false",
                 f"set {key}.missing=false to refuse missing values, true to allow them")
         overrides[str(name)] = Override(kind, missing)
@@ -87,8 +87,9 @@ def infer_spec(frame: pd.DataFrame, target: str, overrides: Mapping[str, Overrid
             "set data.target to the column holding the class labels")
     for name in overrides:
         require(name in names, f"data.columns.{name}", overrides[name].kind, f"the table has no column {name!r}; its columns are {names}",
-                f"remove it or use one of those names")
-    require(target not in overrides, f"data.columns.{target}", overrides.get(target), "that column is data.target, whose classes are always categorical",
+                "remove it or use one of those names")
+    require(target not in overrides, f"data.columns.{target}", getattr(overrides.get(target), "kind", None),
+            "that column is data.target, whose classes are always categorical",
             f"remove data.columns.{target}")
     columns = []
     for name in names:
