@@ -10,6 +10,8 @@ extra draws cost little next to a forward pass. Written by hand: torch and Light
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -24,3 +26,12 @@ def global_batch_randn(like: Tensor) -> Tensor:
         return torch.randn_like(like)
     noise = torch.randn(like.shape[0] * world, *like.shape[1:], dtype=like.dtype, device=like.device)
     return noise[rank::world]
+
+
+def global_batch_rows(draw: Callable[[int], Tensor], n: int) -> Tensor:
+    """This rank's `n` rows of `draw(n * world)`, any random draw (timesteps, masks) by the same
+    convention as `global_batch_randn`; one process gets `draw(n)` itself."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return draw(n)
+    world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return draw(n) if world == 1 else draw(n * world)[rank::world]
