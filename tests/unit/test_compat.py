@@ -8,6 +8,7 @@ attributes out of the rest of mlgen.
 from __future__ import annotations
 
 import csv
+import ast
 import re
 from pathlib import Path
 
@@ -165,15 +166,16 @@ def private_names_of_dependencies(trainer: pl.Trainer) -> set[str]:
 
 def private_reads(source: str, dependency_names: set[str]) -> list[tuple[int, str]]:
     """Lines reading `obj._name` of another object (anything but `self`/`cls`), or `self._name` where
-    `_name` belongs to a Lightning/Hydra base class. mlgen's own `self._x` attributes are fine."""
-    found = []
-    for number, line in enumerate(source.splitlines(), 1):
-        for match in re.finditer(r"(\w+|\))\.(_[A-Za-z]\w*)", line):
-            owner, name = match.groups()
-            if owner not in ("self", "cls") or name in dependency_names:
-                found.append((number, line.strip()))
-                break
-    return found
+    `_name` belongs to a Lightning/Hydra base class. mlgen's own `self._x` attributes are fine. Read from
+    the syntax tree, so docstrings and comments that mention a config key like `x._target_` don't count."""
+    lines = source.splitlines()
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and re.match(r"_[A-Za-z]", node.attr):
+            owner = node.value.id if isinstance(node.value, ast.Name) else None
+            if owner not in ("self", "cls") or node.attr in dependency_names:
+                found.add((node.lineno, lines[node.lineno - 1].strip()))
+    return sorted(found)
 
 
 def test_private_attributes_of_dependencies_appear_only_in_compat(fitted):
@@ -193,6 +195,7 @@ def test_the_private_attribute_scan_is_not_blind(fitted):
         "return bool(trainer.fast_dev_run or trainer._logger_connector.should_update_logs)",
         "return trainer._checkpoint_connector.hpc_save_path(folder)",
         "return job_return._return_value",
+        "return trial._trial_id",
     ]
     # a LightningModule subclass reaching into its base, and mlgen's own attributes, which are fine
     assert private_reads("self._trainer = None\nself._current_fx_name\n", names) == [
