@@ -50,9 +50,13 @@ def test_trials_are_launched_in_runs_of_consecutive_numbers(tmp_path):
     assert [[t.number for t in run] for run in consecutive_runs(mine)] == [[0, 1], [3, 4, 5]]
 
 
-def test_storage_urls():
-    assert build_storage(None, 60, None) is None  # in memory, as hydra-optuna-sweeper does it
+def test_storage_urls_and_a_study_in_memory():
     assert build_storage("redis://host/0", 60, None) == "redis://host/0"  # Optuna opens it; no heartbeats there
+    assert build_storage(None, 60, None) is None  # hydra.sweeper.storage=null: in memory, lost with the process
+    study = optuna.create_study(storage=None)
+    trial = study.ask()
+    with heartbeats(None, [trial], interval=1):  # nothing to record
+        assert trials_to_go(study, 3) == 2
 
 
 PLUGIN = Path(__file__).resolve().parents[2] / "hydra_plugins" / "mlgen_sweeper"
