@@ -1,6 +1,6 @@
 """2-process DDP on CPU (`trainer=ddp_cpu`, the real `mlgen-train` CLI) ends with the same weights as one
-process whose batch is the global batch (2 x 16 = 32), for a classifier, a VAE and a GAN (G, D and the EMA
-generator); and DDP under Hydra leaves exactly one run dir."""
+process whose batch is the global batch (2 x 16 = 32), for a classifier, a VAE, a GAN (G, D and the EMA
+generator) and a DDPM; and DDP under Hydra leaves exactly one run dir."""
 
 from __future__ import annotations
 
@@ -26,10 +26,12 @@ MODELS = {
     "vae": ["model=vae", "data.binarize=true", "model.latent_dim=4"],
     "gan": ["model=cgan", "model/gan_nets=mlp", "model.latent_dim=8", "model.generator.hidden=[64]",
             "model.discriminator.hidden=[64]", "model.ema_decay=0.9"],
+    # conditional with label dropout: noise, timesteps and dropped labels are all drawn per global batch
+    "ddpm": ["model=ddpm_cond", "model.denoiser.width=64", "model.ema_decay=0.9"],
 }
 # the epoch loss that shows each run trained; a GAN makes a D and a G step per batch
-LOSS = {"classifier": "train/loss_epoch", "vae": "train/loss_epoch", "gan": "train/d_loss_epoch"}
-STEPS_PER_BATCH = {"classifier": 1, "vae": 1, "gan": 2}
+LOSS = {"classifier": "train/loss_epoch", "vae": "train/loss_epoch", "gan": "train/d_loss_epoch", "ddpm": "train/loss_epoch"}
+STEPS_PER_BATCH = {"classifier": 1, "vae": 1, "gan": 2, "ddpm": 1}
 
 
 def _train(tmp_path: Path, name: str, overrides: list[str], loss: str = "train/loss_epoch") -> tuple[dict, list[float]]:
