@@ -176,3 +176,24 @@ def test_configure_sampling_checks_like_the_config():
     assert (ddpm.hparams.sampling_steps, ddpm.hparams.eta, ddpm.hparams.guidance_scale) == (10, 1.0, 4.0)
     with pytest.raises(ConfigError, match="model.sampling_steps=1000 is invalid"):
         ddpm.configure_sampling(steps=1000)
+
+
+def test_quality_metrics_see_every_real_image_but_only_the_budget_of_samples(monkeypatch):
+    ddpm = make_ddpm(conditional=True, eval_samples=20, eval_sampling_steps=3, sampling_steps=7)
+    updates, forwards = [], []
+
+    class Recorder:
+        def update(self, images, real, labels=None):
+            updates.append((real, len(images), None if labels is None else labels.tolist()))
+
+    monkeypatch.setattr(ddpm.denoiser, "forward", lambda x, t, labels: forwards.append(t) or torch.zeros_like(x))
+    ddpm.quality = Recorder()
+    batch = (torch.zeros(16, 1, 8, 8), torch.arange(16) % 10)
+    for _ in range(2):  # two evaluation epochs: the budget starts afresh
+        ddpm.on_validation_epoch_start()
+        for _ in range(3):
+            ddpm._update_quality(batch)
+    epoch = [(True, 16, None), (False, 16, batch[1].tolist()), (True, 16, None), (False, 4, batch[1][:4].tolist()), (True, 16, None)]
+    assert updates == epoch * 2
+    assert len(forwards) == 4 * 3  # eval_sampling_steps per sample() call, not sampling_steps
+    assert ddpm._sampling_steps == 7  # sample() takes its own steps again afterwards
