@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mlgen.distributed.noise import global_batch_rows
+
 LOSSES = ("bce", "hinge", "wgan_gp")
 
 
@@ -40,9 +42,11 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     """E[(||grad_x critic(x)||_2 - 1)^2] at random points x on lines between real and fake samples.
 
     Differentiable w.r.t. the critic's parameters (`create_graph=True`); gradients are taken w.r.t.
-    the inputs only, which DDP allows (its hooks sit on parameter gradients).
+    the inputs only, which DDP allows (its hooks sit on parameter gradients). The mixing weights follow
+    the per-rank noise convention (`global_batch_rows`), so N ranks penalise as one process would.
     """
-    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    ones = [1] * (real.dim() - 1)
+    alpha = global_batch_rows(lambda m: torch.rand(m, *ones, device=real.device, dtype=real.dtype), real.shape[0])
     points = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(points).sum(), points, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
