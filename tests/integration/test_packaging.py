@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,7 +12,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_ships_every_config_and_console_scripts(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+    # built from a copy of the tracked files: setuptools reuses a stale ./build, which hid a missing package
+    source = tmp_path / "source"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    for name in filter(None, tracked.split("\0")):
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
                    check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("mlgen-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -22,8 +30,10 @@ def test_wheel_ships_every_config_and_console_scripts(tmp_path):
     for script in ("mlgen-train = mlgen.cli:train", "mlgen-eval = mlgen.cli:evaluate", "mlgen-sample = mlgen.cli:sample",
                    "mlgen-synth = mlgen.cli:synth", "mlgen-plot = mlgen.cli:plot"):
         assert script in scripts
-    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "mlgen").rglob("*.py")}
+    modules = {p.relative_to(source).as_posix() for p in (source / "mlgen").rglob("*.py")}
+    modules -= {p for p in modules if p.startswith("mlgen/tracking/sweeper_plugin/")}  # shipped as hydra_plugins/
     assert modules <= names, sorted(modules - names)  # every subpackage is listed in pyproject.toml
+    assert "hydra_plugins/mlgen_sweeper/__init__.py" in names  # where Hydra's plugin scan finds the sweeper
 
 
 def test_help_lists_config_groups_without_training():

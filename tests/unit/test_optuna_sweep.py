@@ -59,7 +59,7 @@ def test_storage_urls_and_a_study_in_memory():
         assert trials_to_go(study, 3) == 2
 
 
-PLUGIN = Path(__file__).resolve().parents[2] / "hydra_plugins" / "mlgen_sweeper"
+PLUGIN = Path(__file__).resolve().parents[2] / "mlgen" / "tracking" / "sweeper_plugin"
 DISCOVER = ("from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
             "print(sorted(f'{p.__module__}.{p.__name__}' for p in Plugins.instance().discover(Sweeper)))")
 
