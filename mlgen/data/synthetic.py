@@ -62,6 +62,11 @@ class SyntheticDataModule(pl.LightningDataModule):
         device: where to run the generator while sampling.
         sample_batch_size: samples drawn per generator call.
         cache_dir: the drawn dataset is saved here and reused by later runs with the same settings.
+        shuffle_labels: permute the samples' labels (seeded by `seed`): the same samples made
+            uninformative, the control arm of `mlgen-synth`.
+        real_fraction: share of the real training split kept (low-data runs), the same rows as the real
+            datamodule's `train_fraction` would keep; cut here so that a table stays encoded by the
+            transform fitted on the whole split, the one the generator's samples are in.
         shape, num_classes: read by the models; must equal the real data's.
     """
 
@@ -78,9 +83,12 @@ class SyntheticDataModule(pl.LightningDataModule):
         device: str = "cpu",
         sample_batch_size: int = 1000,
         cache_dir: str = "synthetic",
+        shuffle_labels: bool = False,
+        real_fraction: float = 1.0,
     ) -> None:
         super().__init__()
         check_fraction("data.mix_ratio", mix_ratio, low_open=False, high_closed=True)
+        check_fraction("data.real_fraction", real_fraction, low_open=True, high_closed=True)
         if size is not None and (not isinstance(size, int) or size <= 0):
             raise ConfigError(f"data.size={size!r} is invalid: it must be a positive integer or null. Fix: e.g. data.size=10000.")
         self.save_hyperparameters(logger=False)
@@ -110,6 +118,7 @@ class SyntheticDataModule(pl.LightningDataModule):
         self.real.setup(stage)
         if stage not in (None, "fit") or "synthetic" in self.real.datasets:
             return
+        real_x, real_y = self._real_train()
         path = self.cache_path()
         if path is None:
             x, y = torch.empty(0, *self.shape), torch.empty(0, dtype=torch.long)
@@ -118,14 +127,20 @@ class SyntheticDataModule(pl.LightningDataModule):
                 self.prepare_data()
             cached = torch.load(path, weights_only=True)
             x, y = cached["x"], cached["y"]
-        real_x, real_y = self.real.datasets["train"].tensors
+            if self.hparams.shuffle_labels:
+                y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(self.hparams.seed))]
         if self.hparams.mix_ratio < 1.0:
             x, y = torch.cat([real_x, x]), torch.cat([real_y, y])
         self.real.datasets["synthetic"] = TensorDataset(x, y)
         self.real.datasets["train"] = self.real.datasets["synthetic"]
 
+    def _real_train(self) -> tuple[Tensor, Tensor]:
+        x, y = self.real.datasets["train"].tensors
+        keep = max(1, round(self.hparams.real_fraction * len(x)))  # as ArrayDataModule.split_indices
+        return x[:keep], y[:keep]
+
     def _count(self) -> int:
-        n_real = len(self.real.datasets["train"])
+        n_real = len(self._real_train()[0])
         return synthetic_count(n_real, self.hparams.mix_ratio, self.hparams.size)
 
     def cache_path(self) -> Path | None:

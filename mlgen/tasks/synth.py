@@ -1,96 +1,231 @@
-"""Train on synthetic, test on real: the Classification Accuracy Score (CAS) of a generator and
-what its samples add in a low-data setting. Every arm is an ordinary `train()` run."""
+"""Train on synthetic, test on real: the Classification Accuracy Score (CAS) of a generator and what its
+samples add in a low-data setting, measured fairly. Every arm is an ordinary `train()` run.
+
+Fair means three things. (1) Every arm runs the same number of optimizer steps (`budget.steps`), so a
+larger mixed training set does not simply buy more updates; epochs per arm follow from it. (2) A control
+arm mixes in the same samples with shuffled labels: whatever it gains over real data alone (more,
+noisier inputs act as regularisation) is not the generator's doing, so the generator's gain is
+mixed - control. (3) Each arm is repeated over `seeds` (the classifier's seed) and reported as mean and
+standard deviation; gains are paired per seed. On tables (a datamodule with `decode`), the
+synthetic-only arm's samples are also scored for utility, fidelity and privacy (`mlgen.tasks.synth_tabular`).
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlgen.checkpoints.allowlist import trusting_config_targets
 from mlgen.checkpoints.load import load_checkpoint
+from mlgen.config.checks import check_int, require
+from mlgen.config.instantiate import instantiate_datamodule
 from mlgen.tasks.train import train
 from mlgen.tracking.loggers import finish_loggers, instantiate_loggers
 
 SYNTHETIC_TARGET = "mlgen.data.synthetic.SyntheticDataModule"
 
 
+@dataclass(frozen=True)
+class Arm:
+    """What one arm trains on: `mix_ratio` synthetic share, `train_fraction` of the real training
+    split, and whether the samples' labels are shuffled (the control)."""
+
+    mix_ratio: float
+    train_fraction: float
+    shuffle_labels: bool = False
+
+
+@dataclass
+class ArmResult:
+    """One arm over all seeds: test accuracy on real data and optimizer steps read from each run."""
+
+    train_examples: int
+    epochs: int
+    accs: list[float] = field(default_factory=list)
+    steps: list[int | None] = field(default_factory=list)
+    run_dirs: list[str] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.accs))
+
+    @property
+    def std(self) -> float:
+        return spread(self.accs)
+
+
+def spread(values: list[float]) -> float:
+    """Sample standard deviation over seeds (0 for a single seed)."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 @dataclass
 class SynthReport:
-    """Test accuracies on real data of the four arms, and the scores derived from them."""
+    """Test accuracies on real data of every arm over every seed, and the scores derived from them."""
 
-    real_acc: float
-    cas: float
-    cas_ratio: float
+    steps: int
+    seeds: list[int]
     low_data_fraction: float
-    low_data_real_acc: float
-    low_data_mixed_acc: float
-    low_data_gain: float
-    run_dirs: dict[str, str]
+    arms: dict[str, ArmResult]
+    tabular: dict[str, Any] | None = None
+
+    def _paired(self, a: str, b: str) -> list[float]:
+        return [x - y for x, y in zip(self.arms[a].accs, self.arms[b].accs)]
+
+    @property
+    def steps_matched(self) -> bool:
+        """Every run of every arm ran `steps` optimizer steps (as read from its last checkpoint)."""
+        return all(s == self.steps for arm in self.arms.values() for s in arm.steps)
+
+    def scores(self) -> dict[str, float]:
+        real, cas = self.arms["real"], self.arms["synthetic"]
+        low_gain, generator_gain = self._paired("low_data_mixed", "low_data_real"), self._paired("low_data_mixed", "low_data_control")
+        return {
+            "real_acc": real.mean, "real_acc_std": real.std, "cas": cas.mean, "cas_std": cas.std,
+            "cas_ratio": cas.mean / real.mean,
+            "low_data_real_acc": self.arms["low_data_real"].mean, "low_data_mixed_acc": self.arms["low_data_mixed"].mean,
+            "low_data_control_acc": self.arms["low_data_control"].mean,
+            "low_data_gain": float(np.mean(low_gain)), "low_data_gain_std": spread(low_gain),
+            "generator_gain": float(np.mean(generator_gain)), "generator_gain_std": spread(generator_gain),
+        }
+
+    @property
+    def cas_ratio(self) -> float:
+        return self.scores()["cas_ratio"]
 
     def verdict(self) -> str:
-        change = "beats" if self.low_data_gain > 0 else "does not beat"
-        return (f"with {self.low_data_fraction:.0%} of the real training data, real + synthetic {change} real alone "
-                f"({self.low_data_mixed_acc:.4f} vs {self.low_data_real_acc:.4f}, {self.low_data_gain:+.4f})")
+        s = self.scores()
+        gain, std = s["generator_gain"], s["generator_gain_std"]
+        judged = ("helps" if gain - std > 0 else "does not help beyond chance") if len(self.seeds) > 1 else (
+            "helps" if gain > 0 else "does not help")
+        return (f"with {self.low_data_fraction:.0%} of the real training data and {self.steps} optimizer steps per arm, "
+                f"the generator's samples add {gain:+.4f} ± {std:.4f} over the shuffled-label control "
+                f"({s['low_data_mixed_acc']:.4f} vs {s['low_data_control_acc']:.4f}; vs real alone {s['low_data_gain']:+.4f}) "
+                f"over {len(self.seeds)} seed(s): the generator {judged}")
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), **self.scores(), "steps_matched": self.steps_matched, "verdict": self.verdict()}
 
 
-def arm_config(cfg: DictConfig, name: str, mix_ratio: float, train_fraction: float) -> DictConfig:
+def arm_config(cfg: DictConfig, name: str, arm: Arm, seed: int | None = None) -> DictConfig:
     """The run config of one arm: the real data wrapped in the synthetic datamodule."""
-    arm = cfg.copy()
+    run = cfg.copy()
     out = Path(cfg.paths.output_dir)
     real = OmegaConf.to_container(cfg.data, resolve=True)
     if real.get("_target_") == SYNTHETIC_TARGET:  # the user picked data=synthetic: use its real part
         real = real["real"]
-    real["train_fraction"] = train_fraction
-    with open_dict(arm):
-        arm.data = {
+    real["train_fraction"] = 1.0  # the low-data cut is the synthetic datamodule's real_fraction
+    with open_dict(run):
+        run.data = {
             "_target_": SYNTHETIC_TARGET, "_recursive_": False, "generator_ckpt": cfg.generator_ckpt, "real": real,
-            "shape": real["shape"], "num_classes": real["num_classes"], "mix_ratio": mix_ratio,
+            "shape": real["shape"], "num_classes": real["num_classes"], "mix_ratio": arm.mix_ratio,
             **OmegaConf.to_container(cfg.synthetic, resolve=True), "cache_dir": str(out / "synthetic"),
+            "shuffle_labels": arm.shuffle_labels, "real_fraction": arm.train_fraction,
         }
-        arm.paths.output_dir = str(out / name)
-        if arm.get("logger") and arm.logger.get("wandb"):
-            arm.logger.wandb.name = name
-    return arm
+        run.paths.output_dir = str(out / name if seed is None else out / name / f"seed_{seed}")
+        run.seed = seed if seed is not None else cfg.get("seed")
+        if run.get("logger") and run.logger.get("wandb"):
+            run.logger.wandb.name = name if seed is None else f"{name}-seed{seed}"
+    return run
+
+
+def arms(cfg: DictConfig) -> dict[str, Arm]:
+    low = cfg.low_data
+    return {
+        "real": Arm(0.0, 1.0),
+        "synthetic": Arm(1.0, 1.0),
+        "low_data_real": Arm(0.0, low.train_fraction),
+        "low_data_mixed": Arm(low.mix_ratio, low.train_fraction),
+        "low_data_control": Arm(low.mix_ratio, low.train_fraction, shuffle_labels=True),
+    }
+
+
+def training_set(run: DictConfig) -> tuple[Any, int, int]:
+    """An arm's datamodule set up for fitting (samples drawn and cached), its number of training
+    examples and its batch size."""
+    datamodule = instantiate_datamodule(run.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule, len(datamodule.real.datasets["train"]), int(datamodule.real.hparams.batch_size)
+
+
+def step_budget(cfg: DictConfig, n_real: int, batch_size: int) -> int:
+    """`budget.steps`, or by default what `trainer.max_epochs` epochs of the full real split take."""
+    steps = cfg.budget.get("steps")
+    if steps is None:
+        epochs = cfg.trainer.get("max_epochs")
+        require(isinstance(epochs, int) and epochs > 0, "trainer.max_epochs", epochs,
+                "mlgen-synth derives the step budget of every arm from it unless budget.steps is set",
+                "set trainer.max_epochs=20 or budget.steps=500")
+        return epochs * math.ceil(n_real / batch_size)
+    check_int("budget.steps", steps, low=1, example=500)
+    return steps
+
+
+def steps_run(run_dir: str) -> int | None:
+    """Optimizer steps of a finished run, from its last checkpoint (None when it wrote none)."""
+    path = Path(run_dir) / "checkpoints" / "last.ckpt"
+    return int(load_checkpoint(path)["global_step"]) if path.is_file() else None
 
 
 @trusting_config_targets
 def synth(cfg: DictConfig) -> SynthReport:
-    """Run the four arms and write `synth_report.json` into the run dir."""
+    """Run every arm over every seed with one step budget; write `synth_report.json` into the run dir."""
     load_checkpoint(cfg.generator_ckpt)  # refuse a bad or untrusted generator before the first arm trains
-    low = cfg.low_data
-    arms = {
-        "real": (0.0, 1.0),
-        "synthetic": (1.0, 1.0),
-        "low_data_real": (0.0, low.train_fraction),
-        "low_data_mixed": (low.mix_ratio, low.train_fraction),
-    }
-    acc, dirs = {}, {}
-    for name, (mix_ratio, fraction) in arms.items():
-        result = train(arm_config(cfg, name, mix_ratio, fraction))
-        acc[name], dirs[name] = result.metrics["test/acc"], str(result.output_dir)
-    report = SynthReport(
-        real_acc=acc["real"], cas=acc["synthetic"], cas_ratio=acc["synthetic"] / acc["real"],
-        low_data_fraction=float(low.train_fraction), low_data_real_acc=acc["low_data_real"],
-        low_data_mixed_acc=acc["low_data_mixed"], low_data_gain=acc["low_data_mixed"] - acc["low_data_real"],
-        run_dirs=dirs,
-    )
+    seeds = list(cfg.seeds)
+    require(len(seeds) > 0 and all(isinstance(s, int) for s in seeds), "seeds", seeds,
+            "it must be a non-empty list of integers", "e.g. seeds=[0,1,2]")
+    plan = arms(cfg)
+    prepared = {name: training_set(arm_config(cfg, name, arm)) for name, arm in plan.items()}
+    _, n_real, batch_size = prepared["real"]
+    steps = step_budget(cfg, n_real, batch_size)
+    results = {}
+    for name, arm in plan.items():
+        _, n, batch = prepared[name]
+        epochs = math.ceil(steps / math.ceil(n / batch))
+        result = results[name] = ArmResult(train_examples=n, epochs=epochs)
+        for seed in seeds:
+            run = arm_config(cfg, name, arm, seed)
+            with open_dict(run):
+                run.trainer.max_steps, run.trainer.max_epochs = steps, epochs
+            outcome = train(run)
+            result.accs.append(outcome.metrics["test/acc"])
+            result.run_dirs.append(str(outcome.output_dir))
+            result.steps.append(steps_run(str(outcome.output_dir)))
+    report = SynthReport(steps=steps, seeds=seeds, low_data_fraction=float(cfg.low_data.train_fraction), arms=results)
     out = Path(cfg.paths.output_dir)
-    (out / "synth_report.json").write_text(json.dumps({**asdict(report), "verdict": report.verdict()}, indent=2))
+    if hasattr(prepared["real"][0].real, "decode"):
+        from mlgen.tasks.synth_tabular import evaluate_table
+
+        report.tabular = evaluate_table(cfg, prepared["real"][0], prepared["synthetic"][0], report.scores(), out)
+    (out / "synth_report.json").write_text(json.dumps(report.as_json(), indent=2))
     log_summary(cfg, report)
     return report
 
 
 def log_summary(cfg: DictConfig, report: SynthReport) -> None:
-    """The scores as summary entries of one run of each logger that keeps summaries (W&B)."""
+    """The scores as summary entries of one run of each logger that keeps summaries (W&B), and the
+    per-column fidelity of a table as a W&B table."""
     loggers = instantiate_loggers(cfg.get("logger"))
     for logger in loggers:
-        summary = getattr(getattr(logger, "experiment", None), "summary", None)
-        if summary is not None:
-            summary.update({f"synth/{k}": v for k, v in asdict(report).items() if isinstance(v, float)})
+        experiment = getattr(logger, "experiment", None)
+        summary = getattr(experiment, "summary", None)
+        if summary is None:
+            continue
+        entries = {f"synth/{k}": v for k, v in report.scores().items()}
+        entries["synth/steps"] = report.steps
+        if report.tabular:
+            from mlgen.tasks.synth_tabular import summary_entries, wandb_column_table
+
+            entries.update(summary_entries(report.tabular))
+            experiment.log({"synth/columns": wandb_column_table(report.tabular)})
+        summary.update(entries)
     finish_loggers(loggers)
 
 
@@ -99,20 +234,27 @@ def print_report(report: SynthReport, out_dir: Path) -> None:
 
     from mlgen.tasks.report import console, print_paths
 
-    table = Table(title="mlgen-synth: test accuracy on real data", header_style="bold")
-    table.add_column("classifier trained on")
-    table.add_column("test acc", justify="right")
-    rows: list[tuple[str, Any]] = [
-        ("real data", report.real_acc),
-        ("synthetic data only (CAS)", report.cas),
-        ("CAS / real", report.cas_ratio),
-        (f"{report.low_data_fraction:.0%} of real", report.low_data_real_acc),
-        (f"{report.low_data_fraction:.0%} of real + synthetic", report.low_data_mixed_acc),
-        ("gain from synthetic (low data)", report.low_data_gain),
-    ]
-    for name, value in rows:
-        table.add_row(name, f"{value:+.4f}" if name.startswith("gain") else f"{value:.4f}")
+    table = Table(title=f"mlgen-synth: test accuracy on real data ({report.steps} optimizer steps per arm, "
+                        f"{len(report.seeds)} seed(s))", header_style="bold")
+    for column in ("classifier trained on", "examples", "epochs", "test acc (mean ± std)"):
+        table.add_column(column, justify="left" if column.startswith("classifier") else "right")
+    fraction = f"{report.low_data_fraction:.0%} of real"
+    labels = {"real": "real data", "synthetic": "synthetic data only (CAS)", "low_data_real": fraction,
+              "low_data_mixed": f"{fraction} + synthetic", "low_data_control": f"{fraction} + synthetic, labels shuffled (control)"}
+    for name, arm in report.arms.items():
+        table.add_row(labels[name], str(arm.train_examples), str(arm.epochs), f"{arm.mean:.4f} ± {arm.std:.4f}")
+    s = report.scores()
+    table.add_row("CAS / real", "", "", f"{s['cas_ratio']:.4f}")
+    table.add_row("gain: mixed - real (low data)", "", "", f"{s['low_data_gain']:+.4f} ± {s['low_data_gain_std']:.4f}")
+    table.add_row("gain of the generator: mixed - control", "", "", f"{s['generator_gain']:+.4f} ± {s['generator_gain_std']:.4f}")
     out = console()
     out.print(table)
+    if not report.steps_matched:
+        out.print(f"warning: not every run ran {report.steps} steps: {[a.steps for a in report.arms.values()]}", markup=False)
     out.print(report.verdict(), markup=False)
-    print_paths(out, report=out_dir / "synth_report.json", **{f"{arm} arm": path for arm, path in report.run_dirs.items()})
+    if report.tabular:
+        from mlgen.tasks.synth_tabular import print_tabular
+
+        print_tabular(out, report.tabular)
+    print_paths(out, report=out_dir / "synth_report.json",
+                **{f"{arm} arm": Path(result.run_dirs[0]).parent for arm, result in report.arms.items()})
