@@ -7,8 +7,11 @@ and tab completion don't pay for torch or Lightning; each task is imported when 
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra_plugins import mlgen_sweeper
@@ -25,7 +28,24 @@ catch_preemption_signal_early()  # a Slurm warning signal during start-up must n
 CONFIGS = "pkg://mlgen.conf"
 
 
+def _no_unused_run_dir(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Whatever the outcome, drop the run dir if the task left nothing in it but Hydra's set-up
+    (a run stopped by bad input; mlgen-sample writing to out=): 46 of 51 failed runs once left one."""
+
+    @functools.wraps(task)
+    def wrapper(cfg: DictConfig) -> Any:
+        try:
+            return task(cfg)
+        finally:
+            from mlgen.distributed.run_dir import remove_if_unused
+
+            remove_if_unused(cfg.paths.output_dir)
+
+    return wrapper
+
+
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="train")
+@_no_unused_run_dir
 @exit_on_user_error
 def train(cfg: DictConfig) -> float | None:
     """`mlgen-train`: train, test the best checkpoint, return the objective to Hydra's sweepers."""
@@ -38,6 +58,7 @@ def train(cfg: DictConfig) -> float | None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="eval")
+@_no_unused_run_dir
 @exit_on_user_error
 def evaluate(cfg: DictConfig) -> None:
     """`mlgen-eval ckpt_path=...`: test a checkpoint; model and data come from the config inside it."""
@@ -48,6 +69,7 @@ def evaluate(cfg: DictConfig) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="sample")
+@_no_unused_run_dir
 @exit_on_user_error
 def sample(cfg: DictConfig) -> None:
     """`mlgen-sample ckpt_path=... n=64 [labels=...] out=...`: a PNG grid (and optionally a .pt file)."""
@@ -58,6 +80,7 @@ def sample(cfg: DictConfig) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="synth")
+@_no_unused_run_dir
 @exit_on_user_error
 def synth(cfg: DictConfig) -> float:
     """`mlgen-synth`: train on a generator's samples, test on real data (see `mlgen.tasks.synth`)."""

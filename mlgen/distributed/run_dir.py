@@ -142,3 +142,24 @@ def _wait_for_claim(parent: Path, base: str, attempt: SlurmAttempt) -> str:
     raise RuntimeError(
         f"rank 0 of Slurm job {attempt.job} did not claim a run dir {base}[.N] under {parent} within "
         f"{_WAIT_FOR_RANK_ZERO_S:.0f} s; see rank 0's error above in the job output.")
+
+
+# What Hydra and the run-dir claim put in a run dir before the task does anything.
+_SET_UP_ONLY = {".hydra", MARKER}
+
+
+def remove_if_unused(run_dir: str | os.PathLike[str]) -> bool:
+    """Remove a run dir that holds only what set-up wrote (`.hydra/`, the claim marker, `<task>.log`), so
+    a run that failed on bad input, or wrote its output elsewhere, leaves no empty run dir behind.
+    Anything else in it (a checkpoint, a metrics file, a W&B folder) keeps the dir. Returns whether removed."""
+    import shutil
+
+    run_dir = Path(run_dir)
+    try:
+        entries = list(run_dir.iterdir())
+    except OSError:
+        return False
+    if any(p.name not in _SET_UP_ONLY and not (p.suffix == ".log" and p.is_file()) for p in entries):
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return not run_dir.exists()

@@ -14,9 +14,15 @@ from torchmetrics import Metric, MetricCollection
 
 from mlgen.checkpoints.rng import rng_states, set_rng_states
 from mlgen.compat import attached_trainer, loggers_write_this_step
-from mlgen.config.checks import check_choice, require
+from mlgen.config.checks import check_choice, check_number, is_finite_number, require
 from mlgen.config.instantiate import build_from_config
 from mlgen.errors import ConfigError
+from mlgen.models.divergence import (
+    DivergenceError,
+    all_finite,
+    divergence_message,
+    first_non_finite,
+)
 
 
 class MLGenModule(pl.LightningModule):
@@ -124,9 +130,21 @@ class MLGenModule(pl.LightningModule):
             else:  # one in-place op per value and step
                 running[0].add_(value, alpha=batch_size)
                 running[1] += batch_size
-        if self._loggers_write_this_step():
+        writes = self._loggers_write_this_step()
+        if writes or self.device.type == "cpu":  # no per-step device sync (mlgen/models/divergence.py)
+            self._stop_if_diverged(values)
+        if writes:
             self.log_dict({f"{name}_step": value for name, value in values.items()}, on_step=True, on_epoch=False,
                           prog_bar=True, batch_size=batch_size)
+
+    def _stop_if_diverged(self, values: Mapping[str, Tensor | float]) -> None:
+        name = first_non_finite(values)
+        if name is not None:
+            self._raise_diverged(name, values[name])
+
+    def _raise_diverged(self, what: str, value: Tensor | float | None) -> None:
+        raise DivergenceError(divergence_message(what, value, self.global_step, self.current_epoch,
+                                                 self.hparams.optimizer.get("lr"), self.automatic_optimization))
 
     def _loggers_write_this_step(self) -> bool:
         trainer = attached_trainer(self)
@@ -165,6 +183,11 @@ class MLGenModule(pl.LightningModule):
         return [m for m in self.children() if not isinstance(m, (Metric, MetricCollection, nn.ModuleDict))]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning calls this before any checkpoint (best, last, hpc, signal) is written: never one of NaNs
+        if not all_finite(self.parameters()):
+            self._raise_diverged("a weight", None)
+        sums = {name: total for name, (total, _) in self._train_sums.items()}
+        self._stop_if_diverged(sums)
         checkpoint["mlgen_rng_states"] = rng_states()
         if self._train_sums:  # written inside an epoch (after its end, they are cleared)
             sums = {name: [total.detach().cpu(), count] for name, (total, count) in self._train_sums.items()}
@@ -203,8 +226,11 @@ def check_optimizer_config(cfg: Mapping[str, Any], key: str) -> None:
     if not isinstance(cfg, Mapping) or "_target_" not in cfg:
         raise ConfigError(f"{key}={cfg!r} is invalid: it needs a _target_ such as torch.optim.Adam. Fix: e.g. {key}._target_=torch.optim.Adam.")
     lr = cfg.get("lr")
-    if lr is not None and (not isinstance(lr, (int, float)) or lr <= 0):
-        raise ConfigError(f"{key}.lr={lr!r} is invalid: the learning rate must be a positive number. Fix: set e.g. {key}.lr=1e-3.")
+    require(lr is None or (is_finite_number(lr) and lr > 0), f"{key}.lr", lr,
+            "the learning rate must be a positive finite number", f"set e.g. {key}.lr=1e-3")
+    for name, value in cfg.items():  # inf and nan pass torch's own range checks (inf >= 0)
+        if isinstance(value, float):
+            check_number(f"{key}.{name}", value)
     try:
         instantiate(cfg, params=[torch.zeros(1, requires_grad=True)])
     except Exception as err:

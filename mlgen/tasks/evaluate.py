@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from mlgen.checkpoints.allowlist import trusting_config_targets
 from mlgen.checkpoints.load import load_model
 from mlgen.config.instantiate import instantiate_datamodule
+from mlgen.errors import ConfigError
 from mlgen.tasks.common import build_trainer, finish, metrics_as_floats
 from mlgen.tasks.report import RunResult
 
@@ -16,6 +17,9 @@ from mlgen.tasks.report import RunResult
 @trusting_config_targets
 def evaluate(cfg: DictConfig) -> RunResult:
     """Test `cfg.ckpt_path` on its own data (overridable with `++data.*`), with no other config needed."""
+    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
+        raise ConfigError("mlgen-eval needs ckpt_path, the checkpoint to test. Fix: mlgen-eval "
+                          "ckpt_path=<run dir>/checkpoints/last.ckpt (or a best epoch_*.ckpt of that folder).")
     model, run_config = load_model(cfg.ckpt_path)
     data_cfg = OmegaConf.merge(run_config["data"], cfg.get("data") or {})
     datamodule = instantiate_datamodule(data_cfg)

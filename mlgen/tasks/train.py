@@ -15,6 +15,7 @@ from mlgen.config.instantiate import instantiate_datamodule, instantiate_model
 from mlgen.errors import ConfigError
 from mlgen.tasks.common import build_trainer, config_as_dict, finish, metrics_as_floats
 from mlgen.tasks.report import RunResult
+from mlgen.tasks.run_checks import MonitorIsLogged, check_training_config
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 @trusting_config_targets
 def train(cfg: DictConfig) -> RunResult:
     """Run one training job described by a composed `train.yaml` config."""
+    check_training_config(cfg)
     if cfg.get("ckpt_path"):
         load_checkpoint(cfg.ckpt_path)  # fail now, with a clear message, not after building everything
     if cfg.get("seed") is not None:
@@ -29,7 +31,7 @@ def train(cfg: DictConfig) -> RunResult:
 
     datamodule = instantiate_datamodule(cfg.data)
     model = instantiate_model(cfg.model)
-    trainer = build_trainer(cfg, model, extra_callbacks=[ConfigInCheckpoint(config_as_dict(cfg))])
+    trainer = build_trainer(cfg, model, extra_callbacks=[ConfigInCheckpoint(config_as_dict(cfg)), MonitorIsLogged(cfg.model.get("monitor"))])
     try:
         if cfg.get("train", True):
             trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

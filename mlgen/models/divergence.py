@@ -1,0 +1,56 @@
+"""Stop a diverging run at once, and never write a checkpoint with non-finite weights.
+
+A NaN or infinite training loss never recovers: every later step and every checkpoint carries it, and
+Lightning's ModelCheckpoint still writes `last.ckpt` (and may rank a NaN score) from such weights. So
+the training values every family hands to `MLGenModule.log_train_values` are checked, and the weights
+are checked again just before any checkpoint is written.
+
+Cost: reading a tensor's finiteness on the host waits for the device. On CPU there is nothing to wait
+for, so the values are checked every step; on an accelerator only on the steps the loggers write
+(`trainer.log_every_n_steps`, which sync anyway) and at every save (one sync), so a divergence between
+logging steps is caught at the next logging step or save, whichever comes first, and no checkpoint is
+written from it. Lives in `models/` (not `tracking/`) because `MLGenModule` calls it.
+Written by hand: Lightning's `detect_anomaly` costs a full autograd anomaly check per step, and its
+`check_finite` of EarlyStopping acts only on monitored validation values at epoch end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import Tensor
+
+from mlgen.errors import MLGenError
+
+
+class DivergenceError(MLGenError):
+    """Training produced a non-finite loss or non-finite weights."""
+
+
+def first_non_finite(values: Mapping[str, Tensor | float]) -> str | None:
+    """Name of the first value that is NaN or infinite (one host sync for all of them), else None."""
+    names = list(values)
+    if not names:
+        return None
+    flags = torch.stack([torch.isfinite(torch.as_tensor(values[n], dtype=torch.float32)).all().cpu() for n in names])
+    bad = (~flags).nonzero()
+    return names[int(bad[0])] if len(bad) else None
+
+
+def all_finite(tensors: Iterable[Tensor]) -> bool:
+    """True when every floating tensor is finite (one host sync)."""
+    flags = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
+    return bool(torch.stack([f.cpu() for f in flags]).all()) if flags else True
+
+
+def divergence_message(what: str, value: Tensor | float | None, step: int, epoch: int, lr: object,
+                       clip_gradients: bool) -> str:
+    shown = f" is {float(value)}" if value is not None else " is not finite"
+    clip = ("clip gradients with trainer.gradient_clip_val=1.0" if clip_gradients else
+            "lower the discriminator's model.d_optimizer.lr too (gradient clipping is not available for "
+            "manually optimised families)")
+    return (f"training diverged: {what}{shown} at global step {step} (epoch {epoch}); the run stopped there "
+            f"and no checkpoint was written from non-finite weights (checkpoints written before stay as they "
+            f"were). Fix: lower the learning rate (model.optimizer.lr={lr}, try 10x smaller), {clip}, or use "
+            f"trainer.precision=32-true if it ran in 16-bit precision.")
