@@ -17,7 +17,7 @@ from mlgen.tasks.sample import sample
 from mlgen.tasks.train import train
 from tests.helpers.config import CPU_QUICK, compose_config
 
-EPOCHS = 60  # ~70 s on one free core
+EPOCHS = 60  # ~70 s on one core (the whole module: 80 s)
 
 
 def _curve(run, name):
@@ -41,12 +41,13 @@ def test_conditional_ddpm_draws_the_requested_digits(runs):
     classifier, _ = load_model(runs["clf"])
     torch.manual_seed(0)
     agreement = label_agreement(ddpm.eval(), classifier.eval(), num_classes=10, n_per_class=50)
-    assert agreement >= 0.95, agreement  # seen: 0.97
+    assert agreement >= 0.95, agreement  # seen: 0.998 (guidance 3; 0.976 at 2, 0.76 unguided)
+    assert runs["ddpm"].metrics["test/label_agreement"] >= 0.95  # the shared metric on the test split (seen: 1.0)
     fid = _curve(runs["ddpm"], "val/fid_clf")
     assert len(fid) == len(_curve(runs["ddpm"], "val/label_agreement")) == len(_curve(runs["ddpm"], "train/loss_epoch")) == EPOCHS
-    assert fid[-1] < fid[0] / 5  # seen: 110 -> 6
+    assert fid[-1] < fid[0] / 5  # seen: 168 -> 7
     loss = _curve(runs["ddpm"], "train/loss_epoch")
-    assert loss[-1] < 0.5 * loss[0]  # seen: 0.72 -> 0.21
+    assert loss[-1] < 0.5 * loss[0]  # seen: 0.91 -> 0.23
 
 
 @pytest.mark.slow

@@ -53,7 +53,7 @@ class DDPM(GenerativeModule):
             real image of the split); with DDP, split between the ranks.
         eval_sampling_steps: DDIM steps of those samples.
         **kwargs: `GenerativeModule`'s arguments (`conditional`, `ema_decay`: EMA denoiser, `metrics`)
-            and `MLGenModule`'s (conf/model/ddpm.yaml monitors val/loss, min).
+            and `MLGenModule`'s (conf/model/ddpm.yaml sets monitor null: the last checkpoint is kept).
     """
 
     sampling_nets = ("denoiser",)
