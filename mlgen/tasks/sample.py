@@ -1,9 +1,11 @@
-"""Sampling run: rebuild a generative model from its checkpoint, draw `n` images, write a grid."""
+"""Sampling run: rebuild a generative model from its checkpoint, draw `n` samples and write them: images
+as a PNG grid; table rows, decoded by the fitted transform the checkpoint carries, as a CSV or Parquet
+file with the table's original columns, dtypes and category names (and the target column)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from omegaconf import DictConfig, ListConfig
@@ -11,36 +13,88 @@ from torch import Tensor
 from torchvision.utils import save_image
 
 from mlgen.checkpoints.allowlist import trusting_config_targets
-from mlgen.checkpoints.load import load_model
+from mlgen.checkpoints.load import load_checkpoint, load_model
 from mlgen.errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:
+    from mlgen.data.tabular_transform import TableTransform
+
+TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 @trusting_config_targets
 def sample(cfg: DictConfig) -> list[Path]:
-    """Write `cfg.out` (PNG grid of `cfg.n` samples) and, with `save_tensor`, `<out>.pt`; returns the paths."""
+    """Write `cfg.out` (a PNG grid of `cfg.n` images, or a CSV / Parquet table of `cfg.n` rows) and, with
+    `save_tensor`, `<out>.pt`; returns the paths."""
     n = cfg.n
     if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
         raise ConfigError(f"n={n!r} is invalid: it must be a positive integer. Fix: e.g. n=64.")
-    model, _ = load_model(cfg.ckpt_path)
+    model, run_config = load_model(cfg.ckpt_path)
     if not callable(getattr(model, "sample", None)):
         raise CheckpointError(
             f"ckpt_path={cfg.ckpt_path} holds a {type(model).__name__}, which cannot sample. "
             f"Fix: use a checkpoint of a generative model (model=vae, cvae, ...)."
         )
     labels = resolve_labels(cfg.labels, n, model)
+    transform = table_transform(cfg.ckpt_path, run_config)
+    out = output_path(Path(cfg.out), transform is not None)
     if cfg.get("seed") is not None:
         torch.manual_seed(cfg.seed)
     model.eval().to(cfg.device)
+    if labels is None and getattr(model, "conditional", False):
+        labels = model.check_labels(n, None).cpu()  # the classes in turn, as sample() draws them; rows get them
     with torch.no_grad():
         images = model.sample(n, None if labels is None else labels.to(model.device)).cpu()
-    out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images, out, nrow=cfg.nrow, normalize=True, value_range=(-1, 1))
+    if transform is None:
+        save_image(images, out, nrow=cfg.nrow, normalize=True, value_range=(-1, 1))
+    else:
+        write_table(transform.decode(images, labels), out)
     written = [out]
     if cfg.get("save_tensor"):
         written.append(out.with_suffix(".pt"))
         torch.save({"samples": images, "labels": labels}, written[-1])
     return written
+
+
+def table_transform(ckpt_path: str, run_config: dict[str, Any]) -> TableTransform | None:
+    """The fitted table transform a tabular run's checkpoint carries (plain data), or None for other data."""
+    from mlgen.data.tabular import TabularDataModule  # pandas only for tables
+    from mlgen.data.tabular_transform import TableTransform
+
+    data = run_config.get("data") or {}
+    if data.get("_target_") != f"{TabularDataModule.__module__}.{TabularDataModule.__qualname__}":
+        return None
+    state = load_checkpoint(ckpt_path).get(TabularDataModule.__qualname__, {}).get("transform")
+    if not isinstance(state, dict):
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path} is a table model's checkpoint without the fitted table transform, so its samples "
+            "can't be decoded into columns. Fix: use a checkpoint written by mlgen-train on a table (data=csv, ...)."
+        )
+    return TableTransform.from_state(state)
+
+
+def output_path(out: Path, table: bool) -> Path:
+    """`out`, checked against what is written: images as PNG; tables as CSV or Parquet by the suffix, the
+    default samples.png becoming samples.csv."""
+    if not table:
+        if out.suffix.lower() in TABLE_FORMATS:
+            raise ConfigError(f"out={out} is invalid for images: they are written as a PNG grid. Fix: e.g. out=samples.png.")
+        return out
+    if out.suffix.lower() == ".png":
+        return out.with_suffix(".csv")
+    if out.suffix.lower() not in TABLE_FORMATS:
+        raise ConfigError(f"out={out} is invalid for table rows: the suffix must be one of {sorted(TABLE_FORMATS)}. "
+                          "Fix: e.g. out=samples.csv or out=samples.parquet.")
+    return out
+
+
+def write_table(frame: Any, out: Path) -> None:
+    """The decoded rows as CSV or Parquet (by `out`'s suffix), without the pandas index."""
+    if TABLE_FORMATS[out.suffix.lower()] == "csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
 
 
 def resolve_labels(spec: Any, n: int, model: Any) -> Tensor | None:
