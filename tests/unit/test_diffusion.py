@@ -154,8 +154,8 @@ def test_unet_refuses_levels_the_image_cannot_halve_and_rows():
         ({"beta_start": 0.02, "beta_end": 0.01}, "model.beta_end=0.01 is invalid: it must exceed model.beta_start=0.02"),
         ({"sampling_steps": 0}, "model.sampling_steps=0 is invalid: it must be an integer >= 1"),
         ({"sampling_steps": 101}, "model.sampling_steps=101 is invalid: DDIM takes at most model.timesteps=100 steps"),
-        ({"eval_sampling_steps": 500}, "model.eval_sampling_steps=500 is invalid: it must be at most model.timesteps=100"),
-        ({"eval_samples": 0}, "model.eval_samples=0 is invalid"),
+        ({"val_sampling_steps": 500}, "model.val_sampling_steps=500 is invalid: it must be at most model.timesteps=100"),
+        ({"val_samples": 0}, "model.val_samples=0 is invalid"),
         ({"eta": 1.5}, r"model.eta=1.5 is invalid: it must be a finite number in \[0, 1\]"),
         ({"guidance_scale": -1.0, "conditional": True, "label_dropout": 0.1}, "model.guidance_scale=-1.0 is invalid"),
         ({"guidance_scale": float("nan"), "conditional": True, "label_dropout": 0.1}, "model.guidance_scale=nan is invalid"),
@@ -178,8 +178,8 @@ def test_configure_sampling_checks_like_the_config():
         ddpm.configure_sampling(steps=1000)
 
 
-def test_quality_metrics_see_every_real_image_but_only_the_budget_of_samples(monkeypatch):
-    ddpm = make_ddpm(conditional=True, eval_samples=20, eval_sampling_steps=3, sampling_steps=7)
+def test_validation_quality_sees_every_real_image_but_only_the_budget_of_samples(monkeypatch):
+    ddpm = make_ddpm(conditional=True, val_samples=20, val_sampling_steps=3, sampling_steps=7)
     updates, forwards = [], []
 
     class Recorder:
@@ -195,5 +195,10 @@ def test_quality_metrics_see_every_real_image_but_only_the_budget_of_samples(mon
             ddpm._update_quality(batch)
     epoch = [(True, 16, None), (False, 16, batch[1].tolist()), (True, 16, None), (False, 4, batch[1][:4].tolist()), (True, 16, None)]
     assert updates == epoch * 2
-    assert len(forwards) == 4 * 3  # eval_sampling_steps per sample() call, not sampling_steps
+    assert len(forwards) == 4 * 3  # val_sampling_steps per sample() call, not sampling_steps
     assert ddpm._sampling_steps == 7  # sample() takes its own steps again afterwards
+    updates.clear()
+    ddpm.on_test_epoch_start()  # the test split: one sample per real image, sampling_steps each
+    for _ in range(3):
+        ddpm._update_quality(batch)
+    assert [(real, n) for real, n, _ in updates] == [(True, 16), (False, 16)] * 3 and len(forwards) == 4 * 3 + 3 * 7

@@ -9,8 +9,9 @@ sampling mixes the conditional and the null predictions, eps = eps_null + guidan
 (1: plain conditional sampling). Noise, timesteps and dropped labels are drawn per global batch
 (`mlgen.distributed.noise`), so DDP trains as one process with the global batch.
 
-Sample-quality metrics on validation/test cost `eval_samples` samples per epoch (null: one per real
-image) of `eval_sampling_steps` DDIM steps each, whatever the size of the evaluation split.
+Sample-quality metrics on validation cost `val_samples` samples per epoch (null: one per real image)
+of `val_sampling_steps` DDIM steps each, whatever the size of the split; the test split, run once, gets
+one sample per real image of `sampling_steps` steps, as the other families' test metrics do.
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ class DDPM(GenerativeModule):
             likeness; conditional models trained with label_dropout > 0 only).
         label_dropout: share of training labels replaced by the null label (conditional models).
         clip_denoised: clamp each predicted x_0 to [-1, 1] while sampling (images; false for tables).
-        eval_samples: samples drawn per validation/test epoch for the quality metrics (null: one per
-            real image of the split); with DDP, split between the ranks.
-        eval_sampling_steps: DDIM steps of those samples.
+        val_samples: samples drawn per validation epoch for the quality metrics (null: one per real
+            image of the split); with DDP, split between the ranks.
+        val_sampling_steps: DDIM steps of those samples.
         **kwargs: `GenerativeModule`'s arguments (`conditional`, `ema_decay`: EMA denoiser, `metrics`)
             and `MLGenModule`'s (conf/model/ddpm.yaml sets monitor null: the last checkpoint is kept).
     """
@@ -70,16 +71,16 @@ class DDPM(GenerativeModule):
         guidance_scale: float = 1.0,
         label_dropout: float = 0.0,
         clip_denoised: bool = True,
-        eval_samples: int | None = 1000,
-        eval_sampling_steps: int = 20,
+        val_samples: int | None = 1000,
+        val_sampling_steps: int = 20,
         **kwargs: Any,
     ) -> None:
         check_schedule(schedule, timesteps, beta_start, beta_end)
-        check_int("model.eval_sampling_steps", eval_sampling_steps, 1, min(20, timesteps))
-        require(eval_sampling_steps <= timesteps, "model.eval_sampling_steps", eval_sampling_steps,
-                f"it must be at most model.timesteps={timesteps}", f"set model.eval_sampling_steps={min(20, timesteps)}")
-        if eval_samples is not None:
-            check_int("model.eval_samples", eval_samples, 1, 1000)
+        check_int("model.val_sampling_steps", val_sampling_steps, 1, min(20, timesteps))
+        require(val_sampling_steps <= timesteps, "model.val_sampling_steps", val_sampling_steps,
+                f"it must be at most model.timesteps={timesteps}", f"set model.val_sampling_steps={min(20, timesteps)}")
+        if val_samples is not None:
+            check_int("model.val_samples", val_samples, 1, 1000)
         check_fraction("model.label_dropout", label_dropout, low_open=False, high_closed=False)
         conditional = bool(kwargs.get("conditional", False))
         require(conditional or label_dropout == 0, "model.label_dropout", label_dropout,
@@ -88,6 +89,7 @@ class DDPM(GenerativeModule):
         super().__init__(**kwargs)
         self.register_buffer("alphas_cumprod", alphas_cumprod(schedule, timesteps, beta_start, beta_end), persistent=False)
         self._eval_left: float = math.inf  # generated samples this rank still draws in this evaluation epoch
+        self._eval_steps = sampling_steps  # and their DDIM steps
         self.configure_sampling(sampling_steps, eta, guidance_scale)
 
     def build_nets(self) -> None:
@@ -173,21 +175,19 @@ class DDPM(GenerativeModule):
         self.log(f"{split}/loss", loss, on_epoch=True, batch_size=len(x), sync_dist=True, prog_bar=split == "val")
 
     # --- evaluation budget ---------------------------------------------------------------
-    def _reset_eval_budget(self) -> None:
-        total = self.hparams.eval_samples
+    def on_validation_epoch_start(self) -> None:
+        total = self.hparams.val_samples
         trainer = attached_trainer(self)
         world = trainer.world_size if trainer is not None else 1
         self._eval_left = math.inf if total is None else math.ceil(total / world)
-
-    def on_validation_epoch_start(self) -> None:
-        self._reset_eval_budget()
+        self._eval_steps = self.hparams.val_sampling_steps
 
     def on_test_epoch_start(self) -> None:
-        self._reset_eval_budget()
+        self._eval_left, self._eval_steps = math.inf, self.hparams.sampling_steps
 
     def _update_quality(self, batch: Batch) -> None:
-        """All real images of the split, but only `eval_samples` generated ones of `eval_sampling_steps` steps:
-        sampling costs that many net evaluations per image."""
+        """All real images of the split, but in validation only `val_samples` generated ones of
+        `val_sampling_steps` steps: sampling costs that many net evaluations per image."""
         if self.quality is None:
             return
         x, y = batch
@@ -197,5 +197,5 @@ class DDPM(GenerativeModule):
             return
         self._eval_left -= k
         labels = y[:k] if self.conditional else None
-        with self.using_steps(self.hparams.eval_sampling_steps):
+        with self.using_steps(self._eval_steps):
             self.quality.update(self.sample(k, labels), real=False, labels=labels)
