@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from mlgen.data.tabular_resolver import table_fact
 from mlgen.distributed import slurm
-from mlgen.distributed.run_id import if_rank_zero, run_id, wandb_run_id
+from mlgen.distributed.run_id import if_rank_zero, run_dir, run_id, wandb_run_id
 from mlgen.tracking.wandb_mode import resolve_wandb_mode
 
 
@@ -18,6 +18,7 @@ def register() -> None:
     """Register mlgen's resolvers (idempotent)."""
     resolvers = {
         "mlgen_run_id": run_id,
+        "mlgen_run_dir": run_dir,  # a resumed training run continues in its checkpoint's run dir
         "mlgen_wandb_mode": resolve_wandb_mode,  # never prompts: WANDB_MODE wins, else online iff credentials
         "mlgen_wandb_run_id": wandb_run_id,
         "mlgen_if_rank_zero": if_rank_zero,
@@ -29,7 +30,7 @@ def register() -> None:
         if not OmegaConf.has_resolver(name):
             # mlgen_run_id is cached: Hydra copies the cache into each job's config of a multirun,
             # so a job that a launcher runs elsewhere (a submitit Slurm job) keeps the sweep dir.
-            OmegaConf.register_new_resolver(name, func, use_cache=name == "mlgen_run_id")
+            OmegaConf.register_new_resolver(name, func, use_cache=name in ("mlgen_run_id", "mlgen_run_dir"))
 
 
 register()

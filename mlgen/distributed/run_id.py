@@ -10,6 +10,7 @@ import hashlib
 import os
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 from mlgen.distributed.run_dir import claim_run_dir, current_attempt, job_tag
@@ -33,6 +34,18 @@ def run_id(parent: str = "") -> str:
     return claim_run_dir(parent, base, attempt, is_rank_zero()) if parent else base
 
 
+def run_dir(parent: str, task: str, ckpt_path: str | None = None) -> str:
+    """`${mlgen_run_dir:PARENT,TASK,CKPT}`: the run dir of a job. A training run resumed from a checkpoint
+    in `<run dir>/checkpoints/` continues in that run dir (same checkpoints/, whose best score the
+    ModelCheckpoint state then keeps, same CSV and W&B run); any other run gets `PARENT/<run_id>`.
+    `hydra.run.dir=<dir>` on the command line still wins: that is how a resume asks for a new dir."""
+    if task == "train" and ckpt_path:
+        checkpoints = Path(ckpt_path).expanduser().resolve().parent
+        if checkpoints.name == "checkpoints" and (checkpoints.parent / ".hydra").is_dir():
+            return str(checkpoints.parent)
+    return f"{parent}/{run_id(parent)}"
+
+
 def wandb_run_id(output_dir: str) -> str | None:
     """W&B run id of a Slurm job: the same for every requeue of the job, so the resumed run
     continues the curves of the preempted one (used with `resume: allow`); None (W&B picks one)
@@ -41,14 +54,22 @@ def wandb_run_id(output_dir: str) -> str | None:
     The job id alone is not unique: job ids restart when a cluster's state is wiped and repeat
     across clusters, and all jobs of a multirun inside one allocation share it. A short hash of
     the run's absolute output dir (itself named after the job, and per job in a multirun) tells
-    those apart while staying fixed across requeues.
+    those apart while staying fixed across requeues. Outside Slurm: the W&B run already in the run
+    dir (a resume with ckpt_path= continues there), else None.
     """
     tag = job_tag()
     if tag is None:
-        return None
+        return _earlier_wandb_run(output_dir)
     cluster = os.environ.get("SLURM_CLUSTER_NAME", "slurm")
     digest = hashlib.sha1(os.path.abspath(output_dir).encode()).hexdigest()[:8]
     return f"{cluster}-{tag}-{digest}"
+
+
+def _earlier_wandb_run(output_dir: str) -> str | None:
+    """Id of the newest W&B run a local run wrote in this run dir (W&B names its folders
+    `[offline-]run-<date>_<time>-<id>`), so a resume in that dir continues it; None for a new run dir."""
+    runs = sorted(Path(output_dir, "wandb").glob("*run-*-*"), key=lambda p: p.stat().st_mtime)
+    return runs[-1].name.rsplit("-", 1)[1] if runs else None
 
 
 def is_rank_zero() -> bool:

@@ -15,6 +15,7 @@ from mlgen.config.instantiate import instantiate_datamodule, instantiate_model
 from mlgen.errors import ConfigError
 from mlgen.tasks.common import build_trainer, config_as_dict, finish, metrics_as_floats
 from mlgen.tasks.report import RunResult
+from mlgen.tasks.resume import config_for_resume
 from mlgen.tasks.run_checks import MonitorIsLogged, check_training_config
 
 log = logging.getLogger(__name__)
@@ -23,9 +24,9 @@ log = logging.getLogger(__name__)
 @trusting_config_targets
 def train(cfg: DictConfig) -> RunResult:
     """Run one training job described by a composed `train.yaml` config."""
+    if cfg.get("ckpt_path"):  # read now, to fail with a clear message before building anything
+        cfg = config_for_resume(cfg, load_checkpoint(cfg.ckpt_path))
     check_training_config(cfg)
-    if cfg.get("ckpt_path"):
-        load_checkpoint(cfg.ckpt_path)  # fail now, with a clear message, not after building everything
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
 

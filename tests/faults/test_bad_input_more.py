@@ -37,3 +37,11 @@ def test_bad_input_stops_before_training_with_one_paragraph(case, tmp_path):
     assert "Epoch 0:" not in out and "train/loss" not in proc.stdout  # nothing trained
     runs = tmp_path / "logs" / ("train" if command == "train" else "eval") / "runs"
     assert not (runs.exists() and list(runs.iterdir())), list(runs.iterdir())  # no empty run dir left behind
+
+
+def test_resuming_with_another_model_family_names_both(tmp_path, digits_checkpoint):
+    proc = run_cli("train", [f"ckpt_path={digits_checkpoint}", "model=vae", "logger=none", "trainer=cpu"], tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    for text in ("Classifier model", "VAE", "Fix"):
+        assert text in proc.stderr, proc.stderr

@@ -24,7 +24,8 @@ def straight_halfway_resumed(tmp_path: Path, overrides: list[str]) -> tuple[Stat
     train(compose_config("train", [*overrides, "+callbacks.stop._target_=tests.helpers.callbacks.StopAfterEpochs",
                                    "+callbacks.stop.epochs=2"], interrupted))
     resumed = tmp_path / "resumed"
-    # the stopping callback of the interrupted run is in its checkpoint's config, outside mlgen's allowlist
-    train(compose_config("train", [*overrides, f"ckpt_path={interrupted / 'checkpoints' / 'last.ckpt'}",
+    # the stopping callback of the interrupted run is in its checkpoint's config, outside mlgen's allowlist;
+    # a resume takes that config, so the resumed run turns the callback off
+    train(compose_config("train", [*overrides, f"ckpt_path={interrupted / 'checkpoints' / 'last.ckpt'}", "++callbacks.stop=null",
                                    "trusted_targets=[tests.helpers.callbacks.StopAfterEpochs]"], resumed))
     return tuple(_weights(run / "checkpoints" / "last.ckpt") for run in (tmp_path / "straight", interrupted, resumed))

@@ -68,7 +68,7 @@ def test_resume_after_epoch_2_ends_with_identical_weights(tmp_path):
     assert stopped["epoch"] == 1  # epochs 0 and 1 done
 
     resumed = tmp_path / "resumed"
-    train(compose_config("train", [*common, f"ckpt_path={interrupted / 'checkpoints' / 'last.ckpt'}",
+    train(compose_config("train", [*common, f"ckpt_path={interrupted / 'checkpoints' / 'last.ckpt'}", "++callbacks.stop=null",
                                    "trusted_targets=[tests.helpers.callbacks.StopAfterEpochs]"], resumed))
     straight, again = _weights(tmp_path / "straight" / "checkpoints" / "last.ckpt"), _weights(resumed / "checkpoints" / "last.ckpt")
     assert straight.keys() == again.keys()
@@ -105,7 +105,7 @@ def test_resume_from_a_mid_epoch_checkpoint_ends_with_identical_weights(hook, tm
              f"+callbacks.crash.path={mid}", f"+callbacks.crash.hook={hook}"]
     with pytest.raises(SystemExit):
         train(compose_config("train", [*common, *crash], tmp_path / "crashed"))
-    resumed = train(compose_config("train", [*common, f"ckpt_path={mid}", "trusted_targets=[tests.helpers.callbacks.CrashMidEpoch]"],
+    resumed = train(compose_config("train", [*common, f"ckpt_path={mid}", "++callbacks.crash=null", "trusted_targets=[tests.helpers.callbacks.CrashMidEpoch]"],
                                    tmp_path / "resumed"))
     straight = _weights(tmp_path / "straight" / "checkpoints" / "last.ckpt")
     again = _weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")

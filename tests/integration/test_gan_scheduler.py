@@ -49,7 +49,7 @@ def test_both_schedules_halve_the_lr_every_epoch_and_survive_a_resume(tmp_path):
     assert [s["last_epoch"] for s in _checkpoint(interrupted)["lr_schedulers"]] == [2, 2]
     # the callbacks this test adds are in the checkpoint's config, outside mlgen's allowlist
     trusted = "trusted_targets=[tests.helpers.callbacks.StopAfterEpochs,pytorch_lightning.callbacks.LearningRateMonitor]"
-    train(compose_config("train", [*common, f"ckpt_path={interrupted / 'checkpoints' / 'last.ckpt'}", trusted], resumed))
+    train(compose_config("train", [*common, f"ckpt_path={interrupted / 'checkpoints' / 'last.ckpt'}", "++callbacks.stop=null", trusted], resumed))
     g_resumed, d_resumed = _lr_per_epoch(resumed)
     assert (g_resumed[-2:], d_resumed[-2:]) == (g_lr[2:], d_lr[2:])  # epochs 2 and 3 at the straight run's rates
     again = _checkpoint(resumed)
