@@ -101,13 +101,17 @@ class SynthReport:
 
     def verdict(self) -> str:
         s = self.scores()
-        gain, std = s["generator_gain"], s["generator_gain_std"]
-        judged = ("helps" if gain - std > 0 else "does not help beyond chance") if len(self.seeds) > 1 else (
-            "helps" if gain > 0 else "does not help")
+        gain, std, low, low_std = s["generator_gain"], s["generator_gain_std"], s["low_data_gain"], s["low_data_gain_std"]
+        if gain - std <= 0:
+            judged = "adds nothing beyond what the same samples with shuffled labels add"
+        elif low - low_std > 0:
+            judged = "helps: mixed beats both the control and real data alone"
+        else:
+            judged = "beats the control, but not clearly real data alone"
         return (f"with {self.low_data_fraction:.0%} of the real training data and {self.steps} optimizer steps per arm, "
                 f"the generator's samples add {gain:+.4f} ± {std:.4f} over the shuffled-label control "
-                f"({s['low_data_mixed_acc']:.4f} vs {s['low_data_control_acc']:.4f}; vs real alone {s['low_data_gain']:+.4f}) "
-                f"over {len(self.seeds)} seed(s): the generator {judged}")
+                f"({s['low_data_mixed_acc']:.4f} vs {s['low_data_control_acc']:.4f}) and {low:+.4f} ± {low_std:.4f} over "
+                f"real data alone ({s['low_data_real_acc']:.4f}), over {len(self.seeds)} seed(s): the generator {judged}")
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), **self.scores(), "steps_matched": self.steps_matched, "verdict": self.verdict()}

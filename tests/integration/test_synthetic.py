@@ -112,7 +112,7 @@ def test_arms_run_matched_steps_and_a_chance_generator_gains_nothing_over_the_co
     saved = json.loads((tmp_path / "synth_report.json").read_text())
     assert saved["steps_matched"] is True and saved["arms"]["low_data_control"]["steps"] == [report.steps] * 2
     assert saved["generator_gain"] == pytest.approx(scores["generator_gain"])
-    assert "does not help" in saved["verdict"] and f"{report.steps} optimizer steps per arm" in saved["verdict"]
+    assert "adds nothing beyond" in saved["verdict"] and f"{report.steps} optimizer steps per arm" in saved["verdict"]
 
 
 @pytest.mark.slow

@@ -1,0 +1,172 @@
+"""mlgen's tabular generators (TVAE, CTGAN) side by side with SDV 2.0's, on the same data and splits.
+
+Every arm is fitted on the same real training rows (mlgen's TabularDataModule split of the shipped table,
+decoded through its fitted transform, so all tables compare in one space), samples as many rows as the
+training split has, and is scored by the same functions as `mlgen-synth` on tables: utility (logistic
+regression and random forest trained on the synthetic rows, tested on the real test split, as a ratio to
+the same model trained on real rows), fidelity (`mlgen.metrics.tabular_fidelity`, and SDMetrics' own
+quality score as a cross-check), privacy (DCR and exact copies against the holdout baseline) and the CPU
+time of the fit (process time, all threads). SDV runs at its defaults and with its epochs set so that it
+takes as many optimizer steps as mlgen's model of the same kind.
+
+SDV is BSL-licensed and never a dependency of mlgen: run this script in its own venv (benchmarks/tabular/README.md).
+    python benchmarks/tabular/sdv_side_by_side.py --out OUT [--datasets breast_cancer fair] [--quick]
+writes OUT/results.json and OUT/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmarks.config import QUICK, compose
+from mlgen.metrics.tabular_fidelity import fidelity
+from mlgen.metrics.tabular_privacy import privacy
+from mlgen.metrics.tabular_utility import SKLEARN_MODELS, sklearn_accuracy
+
+SDV_BATCH = 500  # SDV's default batch size for both synthesizers
+
+
+def real_splits(dataset: str) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
+    """The datamodule of `data=<dataset>` with its defaults, and its decoded train and test rows."""
+    from mlgen.config.instantiate import instantiate_datamodule
+
+    cfg = compose([*QUICK, f"data={dataset}"], Path("unused"))
+    data = instantiate_datamodule(cfg.data)
+    data.setup("fit")
+    return data, data.decode(*data.datasets["train"].tensors), data.decode(*data.datasets["test"].tensors)
+
+
+def fit_mlgen(dataset: str, model: str, out: Path, epochs: int | None) -> tuple[Any, float, int, int]:
+    """Train `experiment=<dataset>_<model>`; the model, its CPU seconds, its epochs and batch size."""
+    from mlgen.checkpoints.load import load_model
+    from mlgen.tasks.train import train
+
+    overrides = [*QUICK, f"experiment={dataset}_{model}", "test=false"]
+    if epochs is not None:
+        overrides.append(f"trainer.max_epochs={epochs}")
+    cfg = compose(overrides, out)
+    from mlgen.data import tabular
+
+    tabular._FITTED.clear()  # the transform's fit (Bayesian GMMs) counts in mlgen's time, as SDV's own does in its fit
+    start = time.process_time()
+    result = train(cfg)
+    seconds = time.process_time() - start
+    trained, _ = load_model(result.output_dir / "checkpoints" / "last.ckpt")
+    return trained, seconds, int(cfg.trainer.max_epochs), int(cfg.data.batch_size)
+
+
+def sample_mlgen(model: Any, data: Any, n: int, labels_like: pd.Series, seed: int = 0) -> pd.DataFrame:
+    """`n` rows in the real training split's class proportions, decoded to the table's columns."""
+    counts = labels_like.value_counts()
+    classes = list(data.spec.classes)
+    labels = torch.cat([torch.full((int(counts.get(c, 0)),), i) for i, c in enumerate(classes)])[:n]
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        rows = model.eval().sample(len(labels), labels)
+    return data.decode(rows.clamp(-1, 1), labels)
+
+
+def sdv_metadata(data: Any) -> Any:
+    from sdv.metadata import Metadata
+
+    columns = {c.name: {"sdtype": "categorical" if c.kind == "categorical" else "numerical"} for c in data.spec.columns}
+    columns[data.spec.target] = {"sdtype": "categorical"}
+    return Metadata.load_from_dict({"tables": {"table": {"columns": columns}}})
+
+
+def fit_sdv(kind: str, data: Any, train: pd.DataFrame, epochs: int) -> tuple[Any, float]:
+    from sdv.single_table import CTGANSynthesizer, TVAESynthesizer
+
+    synthesizer = {"ctgan": CTGANSynthesizer, "tvae": TVAESynthesizer}[kind](sdv_metadata(data), epochs=epochs, enable_gpu=False)
+    start = time.process_time()
+    synthesizer.fit({"table": train})  # SDV 2.0 takes a dict of one table
+    return synthesizer, time.process_time() - start
+
+
+def sdv_steps_per_epoch(kind: str, n: int) -> int:
+    """CTGAN: one step per full batch (`len // batch_size`, at least 1); TVAE: a DataLoader with drop_last=False."""
+    return max(n // SDV_BATCH, 1) if kind == "ctgan" else math.ceil(n / SDV_BATCH)
+
+
+def score(synthetic: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, data: Any) -> dict[str, float]:
+    target = data.spec.target
+    categorical = [c.name for c in data.spec.columns if c.kind == "categorical"] + [target]
+    out: dict[str, float] = {}
+    for model in SKLEARN_MODELS:
+        real = sklearn_accuracy(train, test, target, categorical, model)
+        out[f"{model}_ratio"] = sklearn_accuracy(synthetic[train.columns], test, target, categorical, model) / real
+    out["utility_ratio"] = float(np.mean([out[f"{m}_ratio"] for m in SKLEARN_MODELS]))
+    quality = fidelity(train, synthetic, categorical)
+    out.update(fidelity=quality.score, column_shapes=quality.column_shapes, pair_trends=quality.pair_trends)
+    leak = privacy(train, test, synthetic, categorical)
+    out.update(dcr_synthetic_median=leak.dcr_synthetic_median, dcr_holdout_median=leak.dcr_holdout_median,
+               exact_copy_share=leak.exact_copy_share, holdout_match_share=leak.holdout_match_share)
+    try:  # SDMetrics' own quality score, as a cross-check of mlgen's fidelity (only where sdmetrics is installed)
+        from sdmetrics.reports.single_table import QualityReport
+
+        report = QualityReport()
+        report.generate(train, synthetic[train.columns], sdv_metadata(data).to_dict()["tables"]["table"], verbose=False)
+        out["sdmetrics_quality"] = float(report.get_score())
+    except ImportError:
+        pass
+    return out
+
+
+def run_dataset(dataset: str, out: Path, quick: bool) -> list[dict[str, Any]]:
+    data, train, test = real_splits(dataset)
+    rows = []
+    for kind in ("tvae", "ctgan"):
+        epochs = 2 if quick else None
+        model, seconds, mlgen_epochs, batch = fit_mlgen(dataset, kind, out / dataset / f"mlgen_{kind}", epochs)
+        steps = mlgen_epochs * math.ceil(len(train) / batch)
+        synthetic = sample_mlgen(model, data, len(train), train[data.spec.target])
+        rows.append({"dataset": dataset, "arm": f"mlgen {kind}", "epochs": mlgen_epochs, "steps": steps, "cpu_s": seconds,
+                     **score(synthetic, train, test, data)})
+        matched = math.ceil(steps / sdv_steps_per_epoch(kind, len(train)))
+        for label, sdv_epochs in (("defaults", 2 if quick else 300), ("matched steps", 2 if quick else matched)):
+            synthesizer, seconds = fit_sdv(kind, data, train, sdv_epochs)
+            synthetic = synthesizer.sample(num_rows=len(train))
+            synthetic = synthetic["table"] if isinstance(synthetic, dict) else synthetic
+            rows.append({"dataset": dataset, "arm": f"SDV {kind} ({label})", "epochs": sdv_epochs,
+                         "steps": sdv_epochs * sdv_steps_per_epoch(kind, len(train)), "cpu_s": seconds,
+                         **score(synthetic, train, test, data)})
+        print(json.dumps(rows[-3:], indent=1), flush=True)
+    return rows
+
+
+COLUMNS = ["dataset", "arm", "epochs", "steps", "cpu_s", "utility_ratio", "logistic_regression_ratio", "random_forest_ratio",
+           "fidelity", "sdmetrics_quality", "dcr_synthetic_median", "dcr_holdout_median", "exact_copy_share", "holdout_match_share"]
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    for row in rows:
+        cells = [f"{row[c]:.3f}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--datasets", nargs="+", default=["breast_cancer", "fair"])
+    parser.add_argument("--quick", action="store_true", help="2 epochs per arm: checks the script runs, measures nothing")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = [row for dataset in args.datasets for row in run_dataset(dataset, args.out, args.quick)]
+    (args.out / "results.json").write_text(json.dumps(rows, indent=2))
+    (args.out / "results.md").write_text(markdown(rows))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
