@@ -34,7 +34,7 @@ def table_fact(name: str, *, _parent_: DictConfig, _root_: DictConfig) -> Any:
     if not isinstance(data, DictConfig):
         return None
     options = {}
-    for key in data.keys():
+    for key in data:
         if str(key) in FACTS or str(key).startswith("_"):
             continue
         value = data[key]

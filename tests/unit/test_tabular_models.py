@@ -103,7 +103,7 @@ def test_training_by_sampling_picks_categories_by_log_frequency_and_matching_row
     y = (slot == 2).long()  # the rare category is class 1
     sampler = TrainingBySampling(x, y, [(1, 4)])
     torch.manual_seed(0)
-    real, labels, vector, span, chosen = sampler.draw(20_000)
+    real, labels, vector, _, chosen = sampler.draw(20_000)
     assert torch.equal(real[:, 1:4], vector) and torch.equal(vector.argmax(1), chosen)  # rows have their condition
     assert torch.equal(labels, (chosen == 2).long())  # and bring their own class
     share = torch.bincount(chosen, minlength=3).float() / len(chosen)

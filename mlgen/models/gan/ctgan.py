@@ -37,7 +37,7 @@ from mlgen.config.checks import check_int, check_number
 from mlgen.distributed.noise import global_batch_rows
 from mlgen.errors import ConfigError
 from mlgen.models.gan.conditions import TrainingBySampling, class_condition_counts
-from mlgen.models.gan.losses import discriminator_loss, generator_loss, gradient_penalty
+from mlgen.models.gan.losses import generator_loss
 from mlgen.models.gan.module import GAN
 from mlgen.models.tabular_heads import TableLayout
 
@@ -148,7 +148,7 @@ class CTGAN(GAN):
 
     # --- training ------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> None:
-        pac, kind = self.hparams.pac, self.hparams.loss
+        pac = self.hparams.pac
         n = pac * math.ceil(len(batch[0]) / pac)
         real, labels, vector, span, slot = self.sampler.draw(n)
         condition = self.condition(vector, labels)
@@ -156,28 +156,12 @@ class CTGAN(GAN):
         raw, fake = self._fake(condition)  # before any toggle, so the graph reaches G
 
         critic = self.discriminator
-        self.toggle_optimizer(opt_d)
-        real_packs, fake_packs = critic.pack(real, condition), critic.pack(fake.detach(), condition)
-        d_loss = discriminator_loss(kind, critic.score(real_packs), critic.score(fake_packs))
-        logs = {"train/d_loss": d_loss.detach()}
-        if kind == "wgan_gp":
-            gp = gradient_penalty(critic.score, real_packs, fake_packs)
-            d_loss = d_loss + self.hparams.gp_weight * gp
-            logs["train/gp"] = gp.detach()
-        opt_d.zero_grad()
-        self.manual_backward(d_loss)
-        opt_d.step()
-        self.untoggle_optimizer(opt_d)
+        logs = self.discriminator_step(opt_d, critic.score, critic.pack(real, condition), critic.pack(fake.detach(), condition))
 
         if (batch_idx + 1) % self.hparams.n_critic == 0:
             self.toggle_optimizer(opt_g)
-            adversarial = generator_loss(kind, critic(fake, condition))
+            adversarial = generator_loss(self.hparams.loss, critic(fake, condition))
             cond_loss = self.conditional_cross_entropy(raw, span, slot)
-            g_loss = adversarial + self.hparams.cond_loss_weight * cond_loss
-            opt_g.zero_grad()
-            self.manual_backward(g_loss)
-            opt_g.step()
-            self.untoggle_optimizer(opt_g)
-            self.update_ema()
+            self.generator_step(opt_g, adversarial + self.hparams.cond_loss_weight * cond_loss)
             logs.update({"train/g_loss": adversarial.detach(), "train/cond_loss": cond_loss.detach()})
         self.log_train_values(logs, n)

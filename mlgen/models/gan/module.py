@@ -12,7 +12,7 @@ Lightning does not step LR schedulers under manual optimisation: `model.schedule
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import Tensor, nn
@@ -94,28 +94,38 @@ class GAN(GenerativeModule):
         x, y = batch
         labels = y if self.conditional else None
         opt_g, opt_d = self.optimizers()
-        kind = self.hparams.loss
         fake = self.generator(self.noise(len(x), self.hparams.latent_dim), labels)  # before any toggle, so the graph reaches G
 
+        logs = self.discriminator_step(opt_d, lambda points: self.discriminator(points, labels), x, fake.detach())
+
+        if (batch_idx + 1) % self.hparams.n_critic == 0:
+            self.toggle_optimizer(opt_g)
+            g_loss = generator_loss(self.hparams.loss, self.discriminator(fake, labels))
+            self.generator_step(opt_g, g_loss)
+            logs["train/g_loss"] = g_loss.detach()
+        self.log_train_values(logs, len(x))
+
+    def discriminator_step(self, opt_d: Any, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """One discriminator step on `critic`'s scores of real and (detached) fake inputs, with the gradient
+        penalty for `wgan_gp`; returns the values to log. CTGAN calls it with packed rows."""
+        kind = self.hparams.loss
         self.toggle_optimizer(opt_d)
-        d_loss = discriminator_loss(kind, self.discriminator(x, labels), self.discriminator(fake.detach(), labels))
+        d_loss = discriminator_loss(kind, critic(real), critic(fake))
         logs = {"train/d_loss": d_loss.detach()}
         if kind == "wgan_gp":
-            gp = gradient_penalty(lambda points: self.discriminator(points, labels), x, fake.detach())
+            gp = gradient_penalty(critic, real, fake)
             d_loss = d_loss + self.hparams.gp_weight * gp
             logs["train/gp"] = gp.detach()
         opt_d.zero_grad()
         self.manual_backward(d_loss)
         opt_d.step()
         self.untoggle_optimizer(opt_d)
+        return logs
 
-        if (batch_idx + 1) % self.hparams.n_critic == 0:
-            self.toggle_optimizer(opt_g)
-            g_loss = generator_loss(kind, self.discriminator(fake, labels))
-            opt_g.zero_grad()
-            self.manual_backward(g_loss)
-            opt_g.step()
-            self.untoggle_optimizer(opt_g)
-            self.update_ema()
-            logs["train/g_loss"] = g_loss.detach()
-        self.log_train_values(logs, len(x))
+    def generator_step(self, opt_g: Any, g_loss: Tensor) -> None:
+        """Step the generator on `g_loss` (computed after `toggle_optimizer(opt_g)`), then its EMA."""
+        opt_g.zero_grad()
+        self.manual_backward(g_loss)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+        self.update_ema()
