@@ -128,6 +128,9 @@ def test_preempted_two_node_job_requeues_and_ends_bit_identical(
     steps = [[row["trainer/global_step"] for row in r.rows_with("train/loss_step")] for r in (first, second)]
     assert steps[0] + steps[1] == [row["trainer/global_step"] for row in reference_rows]
     assert max(steps[0]) == saved - 1 and min(steps[1]) == saved
+    # W&B's own step goes on increasing across attempts, so `wandb sync` of both keeps every row
+    w_steps = [row["_step"] for r in (first, second) for row in r.history]
+    assert w_steps == sorted(set(w_steps)) and second.history[0]["_step"] == saved
     assert "test/acc" in second.summary
     assert out.count("W&B is offline") == 2  # once per attempt
     # its sync hint is one command that uploads every attempt, in order
