@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlgen.checkpoints.allowlist import trusting_config_targets
@@ -159,6 +160,18 @@ def training_set(run: DictConfig) -> tuple[Any, int, int]:
     return datamodule, len(datamodule.real.datasets["train"]), int(datamodule.real.hparams.batch_size)
 
 
+def with_real_class_proportions(cfg: DictConfig, real_arm: Any) -> DictConfig:
+    """`synthetic.class_proportions: null` means the real training split's class frequencies, so the
+    samples' label column follows the real one (a table's fidelity scores it) and no arm gets another prior."""
+    if cfg.synthetic.get("class_proportions") is not None:
+        return cfg
+    labels = real_arm.real.datasets["train"].tensors[1]
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.synthetic.class_proportions = torch.bincount(labels, minlength=real_arm.num_classes).tolist()
+    return cfg
+
+
 def step_budget(cfg: DictConfig, n_real: int, batch_size: int) -> int:
     """`budget.steps`, or by default what `trainer.max_epochs` epochs of the full real split take."""
     steps = cfg.budget.get("steps")
@@ -186,7 +199,9 @@ def synth(cfg: DictConfig) -> SynthReport:
     require(len(seeds) > 0 and all(isinstance(s, int) for s in seeds), "seeds", seeds,
             "it must be a non-empty list of integers", "e.g. seeds=[0,1,2]")
     plan = arms(cfg)
-    prepared = {name: training_set(arm_config(cfg, name, arm)) for name, arm in plan.items()}
+    prepared = {"real": training_set(arm_config(cfg, "real", plan["real"]))}
+    cfg = with_real_class_proportions(cfg, prepared["real"][0])
+    prepared.update({name: training_set(arm_config(cfg, name, arm)) for name, arm in plan.items() if name != "real"})
     _, n_real, batch_size = prepared["real"]
     steps = step_budget(cfg, n_real, batch_size)
     results = {}
