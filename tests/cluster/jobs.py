@@ -21,7 +21,7 @@ CPU_SBATCH = ["--gres=none", "--cpus-per-task=1", "--mem=2G", "--time=10"]
 QUIET = ["trainer.enable_progress_bar=false", "callbacks.model_summary=null",
          "callbacks.model_checkpoint.monitor=null"]
 # Progress as plain lines when stdout is a file (a Slurm job's output)
-LINE_PROGRESS = "callbacks.progress_bar._target_=mlgen.distributed.log_progress.ProgressForStdout"
+LINE_PROGRESS = "callbacks.progress_bar._target_=mlgen.tracking.progress.ProgressForStdout"
 
 
 def job_env(root: Path) -> dict[str, str]:

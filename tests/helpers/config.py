@@ -6,9 +6,12 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
+from hydra_plugins import mlgen_sweeper
 from omegaconf import DictConfig, open_dict
 
 from mlgen import resolvers  # noqa: F401
+
+mlgen_sweeper.register()  # hydra/sweeper=mlgen_optuna, as mlgen.cli registers it (editable installs hide it from Hydra's scan)
 
 
 def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:

@@ -10,8 +10,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import TQDMProgressBar
 
 from mlgen.distributed import requeue
-from mlgen.distributed.log_progress import LogLineProgress, ProgressForStdout
 from mlgen.distributed.requeue import SlurmRequeue
+from mlgen.tracking.progress import LogLineProgress, ProgressForStdout
 
 from .test_requeue_steps import EPOCHS, Regression, SignalAt
 
