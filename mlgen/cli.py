@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from mlgen import resolvers  # noqa: F401  (registers ${mlgen_run_id:} etc. before Hydra composes)
 from mlgen.distributed.preemption import catch_preemption_signal_early
-from mlgen.errors import exit_on_user_error
+from mlgen.errors import MLGenError, exit_on_user_error
 
 mlgen_sweeper.register()  # hydra/sweeper=mlgen_optuna, also in editable installs (see its module)
 
@@ -44,9 +44,30 @@ def _no_unused_run_dir(task: Callable[[DictConfig], Any]) -> Callable[[DictConfi
     return wrapper
 
 
+def _resume_hint(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """After a crash (or a Ctrl-C before training or a second one), say which run dir and last.ckpt to
+    resume from. (A first SIGTERM / Ctrl-C during fit saves and says so itself: distributed/interrupt.py.)"""
+
+    @functools.wraps(task)
+    def wrapper(cfg: DictConfig) -> Any:
+        try:
+            return task(cfg)
+        except MLGenError:
+            raise  # bad input: its message says what to fix
+        except (Exception, KeyboardInterrupt):
+            last = Path(cfg.paths.output_dir).resolve() / "checkpoints" / "last.ckpt"
+            if last.is_file():
+                print(f"mlgen: the run in {last.parents[1]} stopped; resume from its last checkpoint with:\n"
+                      f"  mlgen-train ckpt_path={last}", file=sys.stderr, flush=True)
+            raise
+
+    return wrapper
+
+
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="train")
 @_no_unused_run_dir
 @exit_on_user_error
+@_resume_hint
 def train(cfg: DictConfig) -> float | None:
     """`mlgen-train`: train, test the best checkpoint, return the objective to Hydra's sweepers."""
     from mlgen.tasks.report import print_result

@@ -40,7 +40,59 @@ from mlgen.distributed.preemption import preemption_signal, take_early_signal
 log = logging.getLogger(__name__)
 
 
-class SlurmRequeue(pl.Callback):
+class StopAtStepBoundary(pl.Callback):
+    """On any of `signums`: every rank saves a checkpoint at the next step boundary, then `after_save`
+    ends the process (the flag-then-agree scheme of this module's docstring). Subclasses say where the
+    checkpoint goes and how the process ends."""
+
+    def __init__(self, signums: tuple[int, ...]) -> None:
+        self.signums = tuple(signal.Signals(s) for s in signums)
+        self._received: signal.Signals | None = None
+        self._saving = False
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._received = signal.Signals(signum)  # nothing else: the handler may interrupt any bytecode, even a collective
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._previous = {s: signal.signal(s, self._on_signal) for s in self.signums}
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning installs its own SIGTERM handler after on_fit_start (it stops the run as if finished,
+        # exit 0); ours replaces it for the fit. Lightning's teardown then puts ours back, ours the original.
+        for signum in self.signums:
+            signal.signal(signum, self._on_signal)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if not trainer.strategy.reduce_boolean_decision(self._received is not None, all=False):
+            return
+        path = self.checkpoint_path(trainer)
+        self._saving = True
+        trainer.save_checkpoint(path)  # every rank: it is a collective
+        self._saving = False
+        self.after_save(trainer, path, self._received or self.signums[0])
+
+    def checkpoint_path(self, trainer: pl.Trainer) -> str:
+        raise NotImplementedError
+
+    def after_save(self, trainer: pl.Trainer, path: str, signum: signal.Signals) -> None:
+        """End the process (raise SystemExit) once `path` is saved on every rank."""
+        raise NotImplementedError
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        """Store the logging step one lower: Lightning's restore adds one for a checkpoint taken before
+        a batch as if it came from the end of one (fit_loop's epoch loop `reset`)."""
+        if self._saving:
+            checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] -= 1
+
+
+class SlurmRequeue(StopAtStepBoundary):
     """On `signum` (SIGUSR1, as `#SBATCH --signal=USR1@120` sends; submitit's signal in its jobs):
     save, exit, requeue.
 
@@ -50,45 +102,25 @@ class SlurmRequeue(pl.Callback):
     """
 
     def __init__(self, signum: int | None = None) -> None:
-        self.signum = signal.Signals(signum) if signum is not None else preemption_signal()
-        self._received = False
-        self._saving = False
-        self._previous: Any = None
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._received = True  # nothing else: the handler may interrupt any bytecode, even a collective
+        super().__init__((signum if signum is not None else preemption_signal(),))
+        self.signum = self.signums[0]
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._previous = signal.signal(self.signum, self._on_signal)
+        super().on_fit_start(trainer, pl_module)
         if take_early_signal() and trainer.is_global_zero:
             log.warning("%s arrived before training started, so there was nothing to save: the job runs on "
                         "and ends at its time limit unless it finishes first. If this was the time-limit "
                         "warning, --time is shorter than the seconds of --signal=%s@<seconds>: submit with a "
                         "--time well above them.", self.signum.name, self.signum.name.removeprefix("SIG"))
 
-    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self._previous is not None:
-            signal.signal(self.signum, self._previous)
-            self._previous = None
+    def checkpoint_path(self, trainer: pl.Trainer) -> str:
+        return hpc_checkpoint_path(trainer, trainer.default_root_dir)  # Lightning's naming
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        if not trainer.strategy.reduce_boolean_decision(self._received, all=False):
-            return
-        path = hpc_checkpoint_path(trainer, trainer.default_root_dir)  # Lightning's naming
-        self._saving = True
-        trainer.save_checkpoint(path)  # every rank: it is a collective
-        self._saving = False
+    def after_save(self, trainer: pl.Trainer, path: str, signum: signal.Signals) -> None:
         if trainer.is_global_zero:
-            log.info("%s received: saved %s at global step %d", self.signum.name, path, trainer.global_step)
+            log.info("%s received: saved %s at global step %d", signum.name, path, trainer.global_step)
             atexit.register(_requeue, path)  # after Lightning's teardown and mlgen's finish()
         raise SystemExit(0)
-
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           checkpoint: dict[str, Any]) -> None:
-        """Store the logging step one lower: Lightning's restore adds one for a checkpoint taken before
-        a batch as if it came from the end of one (fit_loop's epoch loop `reset`)."""
-        if self._saving:
-            checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] -= 1
 
 
 def _requeue(checkpoint: str) -> None:

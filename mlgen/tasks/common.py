@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 from typing import Any
 
 import pytorch_lightning as pl
@@ -14,9 +16,10 @@ from pytorch_lightning.callbacks import ProgressBar
 from mlgen.checkpoints.atomic_io import AtomicCheckpointIO
 from mlgen.config.instantiate import build_from_config, instantiate_group
 from mlgen.distributed.hydra_ddp import pin_ddp_children_to_this_job, release_ddp_job
+from mlgen.distributed.interrupt import SaveOnTermination
 from mlgen.distributed.slurm import check_trainer_matches_slurm, in_slurm_job
 from mlgen.distributed.slurm_trainer import slurm_trainer_parts
-from mlgen.errors import ConfigError
+from mlgen.errors import USER_ERROR_EXIT_CODE, ConfigError, MLGenError
 from mlgen.tasks.report import announce_run_dir, quiet_dependency_noise
 from mlgen.tracking.loggers import finish_loggers, instantiate_loggers
 
@@ -50,6 +53,7 @@ def build_trainer(cfg: DictConfig, model: pl.LightningModule | None = None,
     if not cfg.trainer.get("enable_progress_bar", True):  # the switch wins over callbacks.progress_bar
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = instantiate_loggers(cfg.get("logger"))
+    callbacks.append(SaveOnTermination())  # SIGTERM / Ctrl-C: last.ckpt at the next step, exit 143 / 130
     trainer_args: dict[str, Any] = {}
     if in_slurm_job():
         trainer_args, slurm_callbacks = slurm_trainer_parts()
@@ -74,9 +78,21 @@ def metrics_as_floats(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def finish(trainer: pl.Trainer) -> None:
-    """Close W&B runs (so the next job of a multirun gets its own) and the process group
-    (a lingering gloo/NCCL group sometimes aborts the interpreter at exit)."""
-    finish_loggers(trainer.loggers)
+    """Close W&B runs (so the next job of a multirun gets its own) with the exit code the process will
+    have, so W&B records a stopped or failed run as such; and the process group (a lingering gloo/NCCL
+    group sometimes aborts the interpreter at exit). Call it in a `finally:` block."""
+    finish_loggers(trainer.loggers, exit_code=_exit_code(sys.exc_info()[1]))
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
     release_ddp_job()  # the next job of a multirun launches its own DDP ranks
+
+
+def _exit_code(err: BaseException | None) -> int:
+    """The exit code `err`, on its way out of a task, gives the process (see mlgen/errors.py)."""
+    if err is None:
+        return 0
+    if isinstance(err, SystemExit):
+        return err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
+    if isinstance(err, KeyboardInterrupt):
+        return 128 + signal.SIGINT
+    return USER_ERROR_EXIT_CODE if isinstance(err, MLGenError) else 1

@@ -23,6 +23,8 @@ from mlgen.errors import ConfigError
 # list), and what it does (train, test).
 _OWN_KEYS = ("paths", "ckpt_path", "trusted_targets", "task_name", "train", "test")
 _WHOLE_CONFIG_GROUPS = ("experiment", "hparams_search")
+# Computed from the run dir when composed (the W&B run found there): this composition's, not the stored value.
+_RUN_DIR_KEYS = ("logger.wandb.id",)
 
 
 def config_for_resume(cfg: DictConfig, checkpoint: dict[str, Any]) -> DictConfig:
@@ -47,6 +49,9 @@ def config_for_resume(cfg: DictConfig, checkpoint: dict[str, Any]) -> DictConfig
             value = OmegaConf.select(cfg, path)
             OmegaConf.update(merged, path, OmegaConf.to_container(value, resolve=True)
                              if isinstance(value, DictConfig) else value, merge=False, force_add=True)
+    for path in _RUN_DIR_KEYS:
+        if OmegaConf.select(merged, path, default=None) is None and OmegaConf.select(cfg, path, default=None):
+            OmegaConf.update(merged, path, OmegaConf.select(cfg, path), merge=False)
     _check_same_model(stored, merged, cfg.ckpt_path)
     with open_dict(cfg):
         for key, value in merged.items():

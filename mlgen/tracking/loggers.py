@@ -46,11 +46,12 @@ def _import_failed(module: str) -> bool:
     return False
 
 
-def finish_loggers(loggers: list[Any]) -> None:
-    """Close W&B runs, so the next job of a multirun (or the next arm of mlgen-synth) gets its own."""
+def finish_loggers(loggers: list[Any], exit_code: int = 0) -> None:
+    """Close W&B runs, so the next job of a multirun (or the next arm of mlgen-synth) gets its own;
+    a non-zero `exit_code` marks the W&B run failed (a signal, a divergence, a crash)."""
     from pytorch_lightning.loggers import WandbLogger
 
     if any(isinstance(logger, WandbLogger) for logger in loggers):  # mlgen's own subclass included
         import wandb
 
-        wandb.finish()
+        wandb.finish(exit_code=exit_code)
