@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgen.distributed.run_dir import claim_run_dir, current_attempt, job_tag
+from mlgen.errors import ConfigError, exit_on_user_error
 
 # Fixed once per process, so every job of a multirun and every re-resolution agrees.
 _LOCAL_RUN_ID = time.strftime("%Y-%m-%d_%H-%M-%S") + "_" + secrets.token_hex(2)
@@ -34,6 +35,7 @@ def run_id(parent: str = "") -> str:
     return claim_run_dir(parent, base, attempt, is_rank_zero()) if parent else base
 
 
+@exit_on_user_error  # Hydra creates the dir right after: a bad log dir must stop here, in one paragraph
 def run_dir(parent: str, task: str, ckpt_path: str | None = None) -> str:
     """`${mlgen_run_dir:PARENT,TASK,CKPT}`: the run dir of a job. A training run resumed from a checkpoint
     in `<run dir>/checkpoints/` continues in that run dir (same checkpoints/, whose best score the
@@ -43,7 +45,21 @@ def run_dir(parent: str, task: str, ckpt_path: str | None = None) -> str:
         checkpoints = Path(ckpt_path).expanduser().resolve().parent
         if checkpoints.name == "checkpoints" and (checkpoints.parent / ".hydra").is_dir():
             return str(checkpoints.parent)
+    _check_can_create(Path(parent))
     return f"{parent}/{run_id(parent)}"
+
+
+def _check_can_create(folder: Path) -> None:
+    """A run dir can be made under `folder`: its nearest existing ancestor is a writable folder."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = ("is a file, not a folder" if not existing.is_dir() else
+               "is not writable (a read-only filesystem or no permission)" if not os.access(existing, os.W_OK) else None)
+    if problem:
+        raise ConfigError(
+            f"paths.log_dir: run dirs go under {folder}, but {existing} {problem}. Fix: point MLGEN_LOG_DIR (or "
+            f"paths.log_dir=<dir>) at a writable folder, e.g. MLGEN_LOG_DIR=$HOME/mlgen-logs.")
 
 
 def wandb_run_id(output_dir: str) -> str | None:

@@ -3,6 +3,9 @@ stops before training with one paragraph naming the value and the fix, exit 2, a
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
 from tests.faults.cli import run_cli
@@ -45,3 +48,31 @@ def test_resuming_with_another_model_family_names_both(tmp_path, digits_checkpoi
     assert "Traceback" not in proc.stderr
     for text in ("Classifier model", "VAE", "Fix"):
         assert text in proc.stderr, proc.stderr
+
+
+def _log_dir_refused(proc, where):
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "HYDRA_FULL_ERROR" not in proc.stderr, proc.stderr
+    assert f"{where}" in proc.stderr and "MLGEN_LOG_DIR" in proc.stderr and "Fix" in proc.stderr, proc.stderr
+
+
+def test_log_dir_that_is_a_file_is_named_with_the_fix(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    proc = run_cli("train", QUIET, tmp_path, env={"MLGEN_LOG_DIR": str(a_file)})
+    _log_dir_refused(proc, f"{a_file} is a file")
+    assert a_file.read_text() == "not a folder"
+
+
+def test_read_only_log_dir_is_named_with_the_fix(tmp_path):
+    """A real read-only filesystem (root ignores file modes, not a read-only mount)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root (CI runs the fault suite as root)")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], check=True)
+    try:
+        proc = run_cli("train", QUIET, tmp_path, env={"MLGEN_LOG_DIR": str(ro / "logs")})
+    finally:
+        subprocess.run(["umount", "--lazy", str(ro)], check=False)
+    _log_dir_refused(proc, f"{ro} is not writable")
