@@ -17,7 +17,15 @@ def open_torchvision_dataset(dataset_cls: type, root: Path, train: bool, downloa
     name = dataset_cls.__name__
     try:
         return dataset_cls(str(root), train=train, download=download)
-    except RuntimeError as err:
+    except (AssertionError, ValueError, RuntimeError) as err:
+        if not download and all((root / f).is_file() for f in expected):  # present but unreadable
+            raise DataError(
+                f"{name} files under data.root={root.resolve()} are there but unreadable ({type(err).__name__}: "
+                f"{err or 'bad header'}): truncated or not IDX files. Fix: delete {', '.join(expected)} there and "
+                f"set data.download=true, or copy them again from the source."
+            ) from None
+        if not isinstance(err, RuntimeError):
+            raise
         if download:
             raise DataError(
                 f"{name} could not be downloaded into {root.resolve()} ({err}). Fix: copy the files "

@@ -76,3 +76,20 @@ def test_read_only_log_dir_is_named_with_the_fix(tmp_path):
     finally:
         subprocess.run(["umount", "--lazy", str(ro)], check=False)
     _log_dir_refused(proc, f"{ro} is not writable")
+
+
+@pytest.mark.parametrize("damage", ["garbage header", "truncated"])
+def test_damaged_mnist_files_are_named_as_damaged_not_missing(damage, tmp_path):
+    from tests.helpers.mnist_files import random_mnist
+
+    root = tmp_path / "mnist"
+    random_mnist(root, folder="MNIST")
+    images = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    data = images.read_bytes()
+    images.write_bytes(b"\x12\x34\x56\x78" + data[4:] if damage == "garbage header" else data[: len(data) // 2])
+    proc = run_cli("train", [*QUIET, "data=mnist", f"data.root={root}", "model=classifier"], tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    for text in (str(root), "unreadable", "train-images-idx3-ubyte", "Fix"):
+        assert text in proc.stderr, proc.stderr
+    assert "not found" not in proc.stderr
