@@ -49,16 +49,24 @@ def run_dir(parent: str, task: str, ckpt_path: str | None = None) -> str:
     return f"{parent}/{run_id(parent)}"
 
 
-def _check_can_create(folder: Path) -> None:
-    """A run dir can be made under `folder`: its nearest existing ancestor is a writable folder."""
+def cannot_create(folder: Path) -> str | None:
+    """Why files can't be written under `folder` (its nearest existing ancestor is a file, or is not writable,
+    e.g. on a read-only filesystem, which stops root too), naming that ancestor; None when they can."""
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    problem = ("is a file, not a folder" if not existing.is_dir() else
-               "is not writable (a read-only filesystem or no permission)" if not os.access(existing, os.W_OK) else None)
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK):
+        return f"{existing} is not writable (a read-only filesystem or no permission)"
+    return None
+
+
+def _check_can_create(folder: Path) -> None:
+    problem = cannot_create(folder)
     if problem:
         raise ConfigError(
-            f"paths.log_dir: run dirs go under {folder}, but {existing} {problem}. Fix: point MLGEN_LOG_DIR (or "
+            f"paths.log_dir: run dirs go under {folder}, but {problem}. Fix: point MLGEN_LOG_DIR (or "
             f"paths.log_dir=<dir>) at a writable folder, e.g. MLGEN_LOG_DIR=$HOME/mlgen-logs.")
 
 

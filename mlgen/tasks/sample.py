@@ -14,6 +14,8 @@ from torchvision.utils import save_image
 
 from mlgen.checkpoints.allowlist import trusting_config_targets
 from mlgen.checkpoints.load import load_checkpoint, load_model
+from mlgen.config.checks import check_int
+from mlgen.distributed.run_id import cannot_create
 from mlgen.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
@@ -29,6 +31,13 @@ def sample(cfg: DictConfig) -> list[Path]:
     n = cfg.n
     if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
         raise ConfigError(f"n={n!r} is invalid: it must be a positive integer. Fix: e.g. n=64.")
+    check_int("nrow", cfg.nrow, 1, example=8)
+    if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={cfg.device} is invalid: there is no GPU here (torch.cuda.is_available() is False). "
+                          "Fix: device=cpu, or run on a machine with a GPU.")
+    problem = cannot_create(Path(cfg.out).parent)
+    if problem:
+        raise ConfigError(f"out={cfg.out} can't be written: {problem}. Fix: set out= to a path in a writable folder.")
     model, run_config = load_model(cfg.ckpt_path)
     if not callable(getattr(model, "sample", None)):
         raise CheckpointError(

@@ -93,3 +93,45 @@ def test_damaged_mnist_files_are_named_as_damaged_not_missing(damage, tmp_path):
     for text in (str(root), "unreadable", "train-images-idx3-ubyte", "Fix"):
         assert text in proc.stderr, proc.stderr
     assert "not found" not in proc.stderr
+
+
+def _no_gpu():
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+SAMPLE_CASES = {
+    "nrow 0": (lambda tmp: ["nrow=0"], ["nrow=0", "Fix"]),  # was a ZeroDivisionError
+    "out under a file": (lambda tmp: [f"out={tmp / 'a-file' / 'x.png'}"], ["a-file is a file", "Fix"]),
+    "device=cuda without a GPU": (lambda tmp: ["device=cuda"], ["device=cuda", "no GPU", "device=cpu"]),
+}
+
+
+@pytest.mark.parametrize("case", list(SAMPLE_CASES))
+def test_mlgen_sample_bad_input(case, tmp_path, digits_checkpoint):
+    if case.startswith("device") and not _no_gpu():
+        pytest.skip("this machine has a GPU")
+    (tmp_path / "a-file").write_text("x")
+    make_args, expected = SAMPLE_CASES[case]
+    proc = run_cli("sample", [f"ckpt_path={digits_checkpoint}", *make_args(tmp_path)], tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    for text in expected:
+        assert text in proc.stderr, proc.stderr
+    runs = tmp_path / "logs" / "sample" / "runs"
+    assert not (runs.exists() and list(runs.iterdir()))
+
+
+def test_mlgen_sample_out_on_a_read_only_filesystem(tmp_path, digits_checkpoint):
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root (CI runs the fault suite as root)")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], check=True)
+    try:
+        proc = run_cli("sample", [f"ckpt_path={digits_checkpoint}", f"out={ro / 'grid.png'}"], tmp_path)
+    finally:
+        subprocess.run(["umount", "--lazy", str(ro)], check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert f"out={ro / 'grid.png'}" in proc.stderr and "not writable" in proc.stderr, proc.stderr
