@@ -3,10 +3,12 @@ before any training, so a run that cannot produce what was asked fails in second
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
-from omegaconf import DictConfig
+from typing import Any
 
-from mlgen.config.checks import is_int, require
+import pytorch_lightning as pl
+from omegaconf import DictConfig, ListConfig
+
+from mlgen.config.checks import check_number, is_int, require
 from mlgen.errors import ConfigError
 
 
@@ -28,6 +30,8 @@ def check_training_config(cfg: DictConfig) -> None:
         require(max_steps is None or (is_int(max_steps) and (max_steps >= 1 or max_steps == -1)),
                 "trainer.max_steps", max_steps, "it must be an integer >= 1, or -1 for no limit",
                 "set e.g. trainer.max_steps=1000, or trainer.max_steps=-1")
+    for group in ("model", "data", "trainer"):  # inf and nan pass most range checks by accident (inf > 0)
+        _check_finite(cfg.get(group), group)
     monitor = cfg.model.get("monitor")
     val_fraction = cfg.data.get("val_fraction")
     if monitor and str(monitor).startswith("val/") and val_fraction == 0:
@@ -36,6 +40,15 @@ def check_training_config(cfg: DictConfig) -> None:
             f"checkpoint, early stopping and the sweep objective) is a validation metric. Fix: keep a "
             f"validation split (e.g. data.val_fraction=0.1), or monitor a training metric (e.g. "
             f"model.monitor=train/loss model.monitor_mode=min).")
+
+
+def _check_finite(node: Any, key: str) -> None:
+    if isinstance(node, float):
+        check_number(key, node)
+    elif isinstance(node, (DictConfig, ListConfig)):
+        items = node.items() if isinstance(node, DictConfig) else enumerate(node)
+        for name, value in items:
+            _check_finite(value, f"{key}.{name}" if isinstance(node, DictConfig) else f"{key}[{name}]")
 
 
 class MonitorIsLogged(pl.Callback):

@@ -56,7 +56,8 @@ def test_a_checkpoint_is_never_written_from_non_finite_weights(tmp_path):
 
 
 @pytest.mark.parametrize("override", ["model.optimizer.lr=inf", "model.optimizer.lr=nan",
-                                      "model.optimizer.weight_decay=inf"])
+                                      "model.optimizer.weight_decay=inf", "trainer.gradient_clip_val=inf",
+                                      "model.net.dropout=nan"])
 def test_non_finite_settings_are_refused_before_training(override, tmp_path):
     proc = run_cli("train", [*CPU_QUICK, "logger=none", override],
                    tmp_path)
