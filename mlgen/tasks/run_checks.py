@@ -52,12 +52,13 @@ def _check_finite(node: Any, key: str) -> None:
 
 
 class MonitorIsLogged(pl.Callback):
-    """`model.monitor` must name a metric that validation logs. Lightning's ModelCheckpoint finds out only
-    at the end of the first epoch, with a traceback; this checks at the end of the sanity-check
-    validation (a few batches before training), else at the first validation, before any checkpoint."""
+    """`model.monitor` and `objective` must name metrics that validation logs, when they name a `val/` one.
+    Lightning's ModelCheckpoint finds out only at the end of the first epoch, with a traceback, and the
+    objective only after the whole run; this checks at the end of the sanity-check validation (a few
+    batches before training), else at the first validation, before any checkpoint."""
 
-    def __init__(self, monitor: str | None) -> None:
-        self.monitor = monitor
+    def __init__(self, names: dict[str, str | None]) -> None:
+        self.names = {key: name for key, name in names.items() if name and str(name).startswith("val/")}
 
     def on_sanity_check_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._check(trainer)
@@ -67,11 +68,10 @@ class MonitorIsLogged(pl.Callback):
             self._check(trainer)
 
     def _check(self, trainer: pl.Trainer) -> None:
-        if not self.monitor or not self.monitor.startswith("val/") or self.monitor in trainer.callback_metrics:
-            return
-        logged = sorted(k for k in trainer.callback_metrics if k.startswith("val/"))
-        raise ConfigError(
-            f"model.monitor={self.monitor} is invalid: validation does not log it (it logs {logged}). Fix: set "
-            f"model.monitor to one of those (with model.monitor_mode=min or max to match), or model.monitor=null "
-            f"to keep only the last checkpoint.")
-
+        for key, name in self.names.items():
+            if name not in trainer.callback_metrics:
+                logged = sorted(k for k in trainer.callback_metrics if k.startswith("val/"))
+                raise ConfigError(
+                    f"{key}={name} is invalid: validation does not log it (it logs {logged}). Fix: set {key} to one "
+                    f"of those" + (" (with model.monitor_mode=min or max to match), or model.monitor=null to keep "
+                                   "only the last checkpoint." if key == "model.monitor" else "."))

@@ -32,7 +32,8 @@ def train(cfg: DictConfig) -> RunResult:
 
     datamodule = instantiate_datamodule(cfg.data)
     model = instantiate_model(cfg.model)
-    trainer = build_trainer(cfg, model, extra_callbacks=[ConfigInCheckpoint(config_as_dict(cfg)), MonitorIsLogged(cfg.model.get("monitor"))])
+    checks = MonitorIsLogged({"model.monitor": cfg.model.get("monitor"), "objective": cfg.get("objective")})
+    trainer = build_trainer(cfg, model, extra_callbacks=[ConfigInCheckpoint(config_as_dict(cfg)), checks])
     try:
         if cfg.get("train", True):
             trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

@@ -22,6 +22,7 @@ CASES = {
         "train", ["data.val_fraction=0"], ["data.val_fraction=0", "model.monitor=val/acc", "Fix"]),
     # checked at the sanity-check validation, before the first training step (was: after a full epoch)
     "monitor never logged": ("train", ["model.monitor=val/nope"], ["model.monitor=val/nope", "val/acc", "Fix"]),
+    "objective never logged": ("train", ["objective=val/nope"], ["objective=val/nope", "val/acc", "Fix"]),
     "eval without a checkpoint": ("eval", [], ["ckpt_path", "Fix"]),
 }
 
