@@ -178,6 +178,10 @@ class MLGenModule(pl.LightningModule):
             if self.compile_nets:
                 net.compile()  # nn.Module.compile keeps state_dict keys, unlike torch.compile(net)
 
+    def metrics_held_back_in_sanity_check(self) -> set[str]:
+        """Validation metrics this module logs only after Lightning's sanity check (none here)."""
+        return set()
+
     def nets(self) -> list[nn.Module]:
         """The trainable nets: every child module except metric containers."""
         return [m for m in self.children() if not isinstance(m, (Metric, MetricCollection, nn.ModuleDict))]

@@ -170,6 +170,10 @@ class GenerativeModule(MLGenModule):
         self.quality.update(x, real=True)
         self.quality.update(self.sample(len(x), labels), real=False, labels=labels)
 
+    def metrics_held_back_in_sanity_check(self) -> set[str]:
+        """Sample quality needs more samples than the sanity check's few batches, so it is skipped there."""
+        return set() if self.quality is None else {f"val/{name}" for name in CLASSIFIER_METRICS}
+
     def _log_quality(self, split: str) -> None:
         if self.quality is None:
             return

@@ -61,15 +61,16 @@ class MonitorIsLogged(pl.Callback):
         self.names = {key: name for key, name in names.items() if name and str(name).startswith("val/")}
 
     def on_sanity_check_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._check(trainer)
+        held_back = getattr(pl_module, "metrics_held_back_in_sanity_check", set)()  # e.g. FID: checked later
+        self._check(trainer, skip=held_back)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:  # ModelCheckpoint's own hook runs after this one (Lightning puts it last)
             self._check(trainer)
 
-    def _check(self, trainer: pl.Trainer) -> None:
+    def _check(self, trainer: pl.Trainer, skip: set[str] = frozenset()) -> None:
         for key, name in self.names.items():
-            if name not in trainer.callback_metrics:
+            if name not in trainer.callback_metrics and name not in skip:
                 logged = sorted(k for k in trainer.callback_metrics if k.startswith("val/"))
                 raise ConfigError(
                     f"{key}={name} is invalid: validation does not log it (it logs {logged}). Fix: set {key} to one "

@@ -61,11 +61,18 @@ def test_compiled_net_learns_and_its_checkpoint_loads_uncompiled(tmp_path):
     eager.load_state_dict(weights)
 
 
-def test_default_progress_bar_refreshes_every_10_steps(tmp_path):
+def test_default_progress_bar_refreshes_every_10_steps_on_a_terminal(tmp_path, monkeypatch):
+    from pytorch_lightning.callbacks import TQDMProgressBar
+
     from mlgen.tasks.common import build_trainer
+    from mlgen.tracking.progress import LogLineProgress
 
     cfg = compose_config("train", ["trainer=cpu", "logger=csv"], tmp_path / "run")
-    assert build_trainer(cfg).progress_bar_callback.refresh_rate == 10
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    bar = build_trainer(cfg).progress_bar_callback
+    assert isinstance(bar, TQDMProgressBar) and bar.refresh_rate == 10
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False)  # a file or pipe: plain lines, no redraws
+    assert isinstance(build_trainer(cfg).progress_bar_callback, LogLineProgress)
 
 
 def test_channels_last_option_converts_weights_and_inputs_of_every_net(tmp_path):
