@@ -3,12 +3,10 @@ stops before training with one paragraph naming the value and the fix, exit 2, a
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 import pytest
 
 from tests.faults.cli import run_cli
+from tests.faults.mounts import tmpfs
 
 QUIET = ["trainer=cpu", "logger=none", "trainer.enable_progress_bar=false", "callbacks.model_summary=null"]
 
@@ -67,15 +65,8 @@ def test_log_dir_that_is_a_file_is_named_with_the_fix(tmp_path):
 
 def test_read_only_log_dir_is_named_with_the_fix(tmp_path):
     """A real read-only filesystem (root ignores file modes, not a read-only mount)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting needs root (CI runs the fault suite as root)")
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], check=True)
-    try:
+    with tmpfs(tmp_path / "ro", "1m", read_only=True) as ro:
         proc = run_cli("train", QUIET, tmp_path, env={"MLGEN_LOG_DIR": str(ro / "logs")})
-    finally:
-        subprocess.run(["umount", "--lazy", str(ro)], check=False)
     _log_dir_refused(proc, f"{ro} is not writable")
 
 
@@ -125,14 +116,7 @@ def test_mlgen_sample_bad_input(case, tmp_path, digits_checkpoint):
 
 
 def test_mlgen_sample_out_on_a_read_only_filesystem(tmp_path, digits_checkpoint):
-    if os.geteuid() != 0:
-        pytest.skip("mounting needs root (CI runs the fault suite as root)")
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], check=True)
-    try:
+    with tmpfs(tmp_path / "ro", "1m", read_only=True) as ro:
         proc = run_cli("sample", [f"ckpt_path={digits_checkpoint}", f"out={ro / 'grid.png'}"], tmp_path)
-    finally:
-        subprocess.run(["umount", "--lazy", str(ro)], check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert f"out={ro / 'grid.png'}" in proc.stderr and "not writable" in proc.stderr, proc.stderr

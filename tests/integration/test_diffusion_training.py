@@ -5,8 +5,6 @@ sampling with DDIM from the EMA denoiser."""
 
 from __future__ import annotations
 
-import csv
-
 import pytest
 import torch
 
@@ -16,13 +14,9 @@ from mlgen.models.diffusion.sampler import ddim_sample
 from mlgen.tasks.sample import sample
 from mlgen.tasks.train import train
 from tests.helpers.config import CPU_QUICK, compose_config
+from tests.helpers.metrics_csv import logged_curve
 
 EPOCHS = 60  # ~70 s on one core (the whole module: 80 s)
-
-
-def _curve(run, name):
-    with open(run.output_dir / "csv" / "metrics.csv") as handle:
-        return [float(row[name]) for row in csv.DictReader(handle) if row.get(name)]
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +37,10 @@ def test_conditional_ddpm_draws_the_requested_digits(runs):
     agreement = label_agreement(ddpm.eval(), classifier.eval(), num_classes=10, n_per_class=50)
     assert agreement >= 0.95, agreement  # seen: 0.998 (guidance 3; 0.976 at 2, 0.76 unguided)
     assert runs["ddpm"].metrics["test/label_agreement"] >= 0.95  # the shared metric on the test split (seen: 1.0)
-    fid = _curve(runs["ddpm"], "val/fid_clf")
-    assert len(fid) == len(_curve(runs["ddpm"], "val/label_agreement")) == len(_curve(runs["ddpm"], "train/loss_epoch")) == EPOCHS
+    fid = logged_curve(runs["ddpm"], "val/fid_clf")
+    assert len(fid) == len(logged_curve(runs["ddpm"], "val/label_agreement")) == len(logged_curve(runs["ddpm"], "train/loss_epoch")) == EPOCHS
     assert fid[-1] < fid[0] / 5  # seen: 168 -> 7
-    loss = _curve(runs["ddpm"], "train/loss_epoch")
+    loss = logged_curve(runs["ddpm"], "train/loss_epoch")
     assert loss[-1] < 0.5 * loss[0]  # seen: 0.91 -> 0.23
 
 

@@ -5,7 +5,6 @@ an EMA decoder that follows every optimizer step and that `sample()` uses."""
 
 from __future__ import annotations
 
-import csv
 import math
 
 import pytest
@@ -14,13 +13,9 @@ import torch
 from mlgen.checkpoints.load import load_model
 from mlgen.tasks.train import train
 from tests.helpers.config import CPU_QUICK, compose_config
+from tests.helpers.metrics_csv import logged_curve
 
 EPOCHS = 5
-
-
-def _curve(run, name):
-    with open(run.output_dir / "csv" / "metrics.csv") as handle:
-        return [float(row[name]) for row in csv.DictReader(handle) if row.get(name)]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +35,7 @@ def runs(tmp_path_factory):
 @pytest.mark.slow
 def test_a_vae_logs_classifier_fid_and_kid_every_epoch(runs):
     vae = runs["vae"]
-    fid, kid = _curve(vae, "val/fid_clf"), _curve(vae, "val/kid_clf")
+    fid, kid = logged_curve(vae, "val/fid_clf"), logged_curve(vae, "val/kid_clf")
     assert len(fid) == len(kid) == EPOCHS and all(math.isfinite(v) and v > 0 for v in fid)
     assert fid[-1] < fid[0] / 2  # the samples get closer to the digits as the VAE trains (seen: 103 -> 21)
     assert math.isfinite(vae.metrics["test/fid_clf"]) and "test/label_agreement" not in vae.metrics  # unconditional
@@ -50,7 +45,7 @@ def test_a_vae_logs_classifier_fid_and_kid_every_epoch(runs):
 @pytest.mark.slow
 def test_a_cvae_draws_the_requested_classes_and_its_fid_falls(runs):
     init, trained = runs["cvae_init"].metrics, runs["cvae"].metrics
-    assert len(_curve(runs["cvae"], "val/label_agreement")) == EPOCHS
+    assert len(logged_curve(runs["cvae"], "val/label_agreement")) == EPOCHS
     assert trained["test/fid_clf"] < init["test/fid_clf"] / 10, (init, trained)  # seen: 340 -> 7.4
     assert init["test/label_agreement"] < 0.3 and trained["test/label_agreement"] >= 0.9  # seen: 0.08 -> 0.96
 
