@@ -172,7 +172,9 @@ def private_reads(source: str, dependency_names: set[str]) -> list[tuple[int, st
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Attribute) and re.match(r"_[A-Za-z]", node.attr):
-            owner = node.value.id if isinstance(node.value, ast.Name) else None
+            value = node.value
+            is_super = isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "super"
+            owner = "self" if is_super else value.id if isinstance(value, ast.Name) else None  # super(): a base of self
             if owner not in ("self", "cls") or node.attr in dependency_names:
                 found.add((node.lineno, lines[node.lineno - 1].strip()))
     return sorted(found)
