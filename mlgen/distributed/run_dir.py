@@ -144,8 +144,9 @@ def _wait_for_claim(parent: Path, base: str, attempt: SlurmAttempt) -> str:
         f"{_WAIT_FOR_RANK_ZERO_S:.0f} s; see rank 0's error above in the job output.")
 
 
-# What Hydra and the run-dir claim put in a run dir before the task does anything.
-_SET_UP_ONLY = {".hydra", MARKER}
+# What Hydra puts in a run dir before the task does anything. A Slurm claim marker keeps the dir: the other
+# ranks of the step wait for it (they would hang if rank 0 removed it after failing on bad input).
+_SET_UP_ONLY = {".hydra"}
 
 
 def remove_if_unused(run_dir: str | os.PathLike[str]) -> bool:

@@ -15,8 +15,10 @@ def _set_up_only(run_dir):
 
 def test_a_dir_with_only_hydra_set_up_is_removed_and_one_with_outputs_kept(tmp_path):
     empty = _set_up_only(tmp_path / "empty")
-    (empty / MARKER).write_text("{}")
     assert remove_if_unused(empty) and not empty.exists()
+    claimed = _set_up_only(tmp_path / "slurm-7")  # a Slurm job's claim: its other ranks wait for the marker
+    (claimed / MARKER).write_text("{}")
+    assert not remove_if_unused(claimed) and (claimed / MARKER).exists()
     for output in ("checkpoints/last.ckpt", "csv/metrics.csv", "wandb/run.wandb", "samples.png"):
         run = _set_up_only(tmp_path / output.replace("/", "_"))
         (run / output).parent.mkdir(parents=True, exist_ok=True)
