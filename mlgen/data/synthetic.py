@@ -64,6 +64,8 @@ class SyntheticDataModule(pl.LightningDataModule):
         cache_dir: the drawn dataset is saved here and reused by later runs with the same settings.
         shuffle_labels: permute the samples' labels (seeded by `seed`): the same samples made
             uninformative, the control arm of `mlgen-synth`.
+        sampling: how the generator draws, for families that have options (diffusion: sampling_steps, eta,
+            guidance_scale); None values keep what the checkpoint was trained with.
         real_fraction: share of the real training split kept (low-data runs), the same rows as the real
             datamodule's `train_fraction` would keep; cut here so that a table stays encoded by the
             transform fitted on the whole split, the one the generator's samples are in.
@@ -85,6 +87,7 @@ class SyntheticDataModule(pl.LightningDataModule):
         cache_dir: str = "synthetic",
         shuffle_labels: bool = False,
         real_fraction: float = 1.0,
+        sampling: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         check_fraction("data.mix_ratio", mix_ratio, low_open=False, high_closed=True)
@@ -155,7 +158,8 @@ class SyntheticDataModule(pl.LightningDataModule):
             )
         stat = self.generator_ckpt.stat()
         key = repr((str(self.generator_ckpt.resolve()), stat.st_size, stat.st_mtime_ns, count,
-                    class_counts(count, self.num_classes, self.hparams.class_proportions), self.hparams.seed))
+                    class_counts(count, self.num_classes, self.hparams.class_proportions), self.hparams.seed,
+                    sorted((self.hparams.sampling or {}).items())))
         return Path(self.hparams.cache_dir) / f"samples_{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
 
     def draw(self, count: int) -> tuple[Tensor, Tensor]:
@@ -173,6 +177,7 @@ class SyntheticDataModule(pl.LightningDataModule):
                 f"data.generator_ckpt={self.generator_ckpt} makes examples of shape {list(model.shape)} in {model.num_classes} classes, "
                 f"but the real data has {list(self.shape)} and {self.num_classes}. Fix: use a generator trained on the same data."
             )
+        model.configure_sampling("data.sampling.", **(self.hparams.sampling or {}))
         counts = class_counts(count, self.num_classes, self.hparams.class_proportions)
         labels = torch.repeat_interleave(torch.arange(self.num_classes), torch.tensor(counts))
         model = model.to(self.hparams.device).eval()

@@ -107,6 +107,20 @@ class GenerativeModule(MLGenModule):
         with eval_mode(*(self.sampling_net(name) for name in self.sampling_nets)):
             return self.generate(n, labels)
 
+    def configure_sampling(self, prefix: str = "model.", **options: Any) -> None:
+        """Change how `sample()` draws after loading a checkpoint (`mlgen-sample sampling.*=`,
+        `mlgen-synth synthetic.sampling.*=`); `prefix` names the user's keys in errors. A family with
+        sampling options (diffusion: steps, eta, guidance) overrides this and passes on what it does not take.
+        None means "as trained", so a config may list every option unset."""
+        options = {key: value for key, value in options.items() if value is not None}
+        if options:
+            name = type(self).__name__
+            keys = " ".join(f"{prefix}{key}={value}" for key, value in sorted(options.items()))
+            raise ConfigError(
+                f"{keys} is invalid: a {name} draws its samples one way and has no such sampling option "
+                f"(diffusion models have sampling_steps, eta and guidance_scale). Fix: drop {prefix}* for this checkpoint."
+            )
+
     def check_labels(self, n: int, labels: Tensor | None) -> Tensor | None:
         """`labels` as `n` class indices on this device, checked; classes in turn for a conditional model
         given none; None for an unconditional one."""

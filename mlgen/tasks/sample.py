@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 from omegaconf import DictConfig, ListConfig
 from torch import Tensor
-from torchvision.utils import save_image
 
 from mlgen.checkpoints.allowlist import trusting_config_targets
 from mlgen.checkpoints.load import load_checkpoint, load_model
 from mlgen.config.checks import check_int
 from mlgen.distributed.run_id import cannot_create
 from mlgen.errors import CheckpointError, ConfigError
+from mlgen.tracking.labelled_grid import sample_grid
 
 if TYPE_CHECKING:
     from mlgen.data.tabular_transform import TableTransform
@@ -44,6 +44,7 @@ def sample(cfg: DictConfig) -> list[Path]:
             f"ckpt_path={cfg.ckpt_path} holds a {type(model).__name__}, which cannot sample. "
             f"Fix: use a checkpoint of a generative model (model=vae, cvae, ...)."
         )
+    model.configure_sampling("sampling.", **(cfg.get("sampling") or {}))
     labels = resolve_labels(cfg.labels, n, model)
     transform = table_transform(cfg.ckpt_path, run_config)
     out = output_path(Path(cfg.out), transform is not None)
@@ -56,7 +57,7 @@ def sample(cfg: DictConfig) -> list[Path]:
         images = model.sample(n, None if labels is None else labels.to(model.device)).cpu()
     out.parent.mkdir(parents=True, exist_ok=True)
     if transform is None:
-        save_image(images, out, nrow=cfg.nrow, normalize=True, value_range=(-1, 1))
+        sample_grid(images, cfg.nrow, labels).save(out)
     else:
         write_table(transform.decode(images, labels), out)
     written = [out]

@@ -23,7 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlgen.checkpoints.allowlist import trusting_config_targets
-from mlgen.checkpoints.load import load_checkpoint
+from mlgen.checkpoints.load import load_checkpoint, load_model
 from mlgen.config.checks import check_int, require
 from mlgen.config.instantiate import instantiate_datamodule
 from mlgen.tasks.train import train
@@ -194,7 +194,9 @@ def steps_run(run_dir: str) -> int | None:
 @trusting_config_targets
 def synth(cfg: DictConfig) -> SynthReport:
     """Run every arm over every seed with one step budget; write `synth_report.json` into the run dir."""
-    load_checkpoint(cfg.generator_ckpt)  # refuse a bad or untrusted generator before the first arm trains
+    generator, _ = load_model(cfg.generator_ckpt)  # refuse a bad or untrusted generator before the first arm trains,
+    if hasattr(generator, "configure_sampling"):  # and bad sampling options (a non-generator is refused when drawing)
+        generator.configure_sampling("synthetic.sampling.", **(cfg.synthetic.get("sampling") or {}))
     seeds = list(cfg.seeds)
     require(len(seeds) > 0 and all(isinstance(s, int) for s in seeds), "seeds", seeds,
             "it must be a non-empty list of integers", "e.g. seeds=[0,1,2]")

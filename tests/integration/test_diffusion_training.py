@@ -64,3 +64,59 @@ def test_mlgen_sample_with_labels_uses_ddim_on_the_ema_denoiser(runs, tmp_path):
     raw = ddim_sample(lambda x, t: ddpm.predict_noise(ddpm.denoiser, x, t, saved["labels"]), torch.randn,
                       (20, 1, 8, 8), ddpm.alphas_cumprod, ddpm.hparams.sampling_steps)
     assert not torch.allclose(saved["samples"], raw, atol=1e-3)  # not the raw denoiser
+
+
+@pytest.mark.slow
+def test_sampling_options_change_steps_and_guidance_of_mlgen_sample_and_synth(runs, tmp_path):
+    """`mlgen-sample sampling.*=` and `mlgen-synth synthetic.sampling.*=` draw with other DDIM steps and
+    guidance than the checkpoint was trained with: exactly the sampler's output for those settings."""
+    ckpt = runs["ddpm"].output_dir / "checkpoints" / "last.ckpt"
+    out = tmp_path / "few_steps.png"
+    sample(compose_config("sample", [f"ckpt_path={ckpt}", "n=6", "labels=[1,4]", f"out={out}", "save_tensor=true",
+                                     "seed=2", "sampling.sampling_steps=4", "sampling.guidance_scale=1"], tmp_path / "s"))
+    saved = torch.load(out.with_suffix(".pt"), weights_only=True)
+    ddpm, _ = load_model(ckpt)
+    assert ddpm.eval().hparams.guidance_scale == 3  # trained (and by default sampled) with guidance 3
+    torch.manual_seed(2)
+    unguided_4 = ddim_sample(lambda x, t: ddpm.denoiser_ema.module(x, t, saved["labels"]), torch.randn,
+                             (6, 1, 8, 8), ddpm.alphas_cumprod, 4)
+    assert torch.equal(saved["samples"], unguided_4)
+
+    from mlgen.data.synthetic import SyntheticDataModule
+
+    def drawn(sampling):
+        real = {"_target_": "mlgen.data.digits.DigitsDataModule", "batch_size": 64}
+        module = SyntheticDataModule(str(ckpt), real, shape=(1, 8, 8), num_classes=10, size=10,
+                                     cache_dir=str(tmp_path / "cache"), sampling=sampling)
+        module.prepare_data()  # draws and caches the samples
+        return module.cache_path(), torch.load(module.cache_path(), weights_only=True)["x"]
+
+    default_path, default_x = drawn(None)
+    few_path, few_x = drawn({"sampling_steps": 4, "eta": None, "guidance_scale": 1.0})
+    assert few_path != default_path  # cached samples of other settings are never reused
+    ddpm.configure_sampling(sampling_steps=4, guidance_scale=1.0)
+    torch.manual_seed(0)
+    assert torch.equal(few_x, ddpm.sample(10, torch.arange(10)).clamp(-1, 1))
+    assert not torch.allclose(few_x, default_x, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("task", "override", "message"),
+    [
+        ("sample", "sampling.sampling_steps=5000", r"sampling.sampling_steps=5000 is invalid.*at most model.timesteps=1000"),
+        ("sample", "sampling.guidance_scale=-1", r"sampling.guidance_scale=-1 is invalid"),
+        ("synth", "synthetic.sampling.eta=2", r"synthetic.sampling.eta=2 is invalid"),
+    ],
+)
+@pytest.mark.slow
+def test_bad_sampling_options_are_refused_before_anything_is_written(runs, tmp_path, task, override, message):
+    from mlgen.errors import ConfigError
+    from mlgen.tasks.synth import synth
+
+    ckpt = runs["ddpm"].output_dir / "checkpoints" / "last.ckpt"
+    key = "ckpt_path" if task == "sample" else "generator_ckpt"
+    out = tmp_path / "run"
+    cfg = compose_config(task, [f"{key}={ckpt}", override, *([f"out={out}/samples.png"] if task == "sample" else CPU_QUICK)], out)
+    with pytest.raises(ConfigError, match=message):
+        (sample if task == "sample" else synth)(cfg)
+    assert list(out.iterdir()) == []  # no samples, no arm trained

@@ -172,10 +172,26 @@ def test_bad_diffusion_options_are_rejected(kwargs, message):
 
 def test_configure_sampling_checks_like_the_config():
     ddpm = make_ddpm(conditional=True, label_dropout=0.1)
-    ddpm.configure_sampling(steps=10, eta=1.0, guidance_scale=4.0)
+    ddpm.configure_sampling(sampling_steps=10, eta=1.0, guidance_scale=4.0)
     assert (ddpm.hparams.sampling_steps, ddpm.hparams.eta, ddpm.hparams.guidance_scale) == (10, 1.0, 4.0)
     with pytest.raises(ConfigError, match="model.sampling_steps=1000 is invalid"):
-        ddpm.configure_sampling(steps=1000)
+        ddpm.configure_sampling(sampling_steps=1000)
+    with pytest.raises(ConfigError, match=r"sampling.guidance_scale=-1 is invalid.*Fix"):
+        ddpm.configure_sampling("sampling.", guidance_scale=-1)
+    with pytest.raises(ConfigError, match=r"sampling.temperature=0.5 is invalid: a DDPM .* no such sampling option"):
+        ddpm.configure_sampling("sampling.", temperature=0.5)
+    assert ddpm.hparams.sampling_steps == 10  # a refused change leaves the model as it was
+
+
+def test_families_without_sampling_options_refuse_them_by_name():
+    from mlgen.models.vae import VAE
+
+    vae = VAE(shape=(1, 8, 8), num_classes=10, optimizer=ADAM,
+              net={"encoder": {"_target_": "mlgen.nets.vae_nets.Encoder", "hidden": [16]},
+                   "decoder": {"_target_": "mlgen.nets.vae_nets.Decoder", "hidden": [16]}})
+    vae.configure_sampling("sampling.")  # nothing asked: nothing to refuse
+    with pytest.raises(ConfigError, match=r"sampling.guidance_scale=3 is invalid: a VAE draws its samples one way"):
+        vae.configure_sampling("sampling.", guidance_scale=3)
 
 
 def test_validation_quality_sees_every_real_image_but_only_the_budget_of_samples(monkeypatch):

@@ -90,32 +90,35 @@ class DDPM(GenerativeModule):
         self.register_buffer("alphas_cumprod", alphas_cumprod(schedule, timesteps, beta_start, beta_end), persistent=False)
         self._eval_left: float = math.inf  # generated samples this rank still draws in this evaluation epoch
         self._eval_steps = sampling_steps  # and their DDIM steps
-        self.configure_sampling(sampling_steps, eta, guidance_scale)
+        self.configure_sampling(sampling_steps=sampling_steps, eta=eta, guidance_scale=guidance_scale)
 
     def build_nets(self) -> None:
         num_labels = self.num_classes + 1 if self.conditional else 0  # the last row is the null label
         self.denoiser: nn.Module = self.build_net(self.hparams.denoiser, "model.denoiser", shape=self.shape, num_labels=num_labels)
 
     # --- sampling ------------------------------------------------------------------------
-    def configure_sampling(self, steps: int | None = None, eta: float | None = None,
-                           guidance_scale: float | None = None) -> None:
-        """Change how `sample()` draws (after loading a checkpoint, say), with the config's checks."""
+    def configure_sampling(self, prefix: str = "model.", sampling_steps: int | None = None, eta: float | None = None,
+                           guidance_scale: float | None = None, **others: Any) -> None:
+        """Change how `sample()` draws (after loading a checkpoint, say), with the config's checks; `prefix`
+        names the user's keys (`model.` in the training config, `sampling.` for mlgen-sample)."""
+        super().configure_sampling(prefix, **others)
         hp, timesteps = self.hparams, self.hparams.timesteps
-        steps = hp.sampling_steps if steps is None else steps
+        steps = hp.sampling_steps if sampling_steps is None else sampling_steps
         eta = hp.eta if eta is None else eta
         scale = hp.guidance_scale if guidance_scale is None else guidance_scale
-        check_int("model.sampling_steps", steps, 1, min(50, timesteps))
-        require(steps <= timesteps, "model.sampling_steps", steps, f"DDIM takes at most model.timesteps={timesteps} steps",
-                f"set model.sampling_steps={min(50, timesteps)} (or {timesteps} with model.eta=1 for DDPM's own sampler)")
-        check_number("model.eta", eta, 0.0, False, 1.0, False, example=0.0)
-        check_number("model.guidance_scale", scale, 0.0, False, example=1.0)
+        key = f"{prefix}sampling_steps"
+        check_int(key, steps, 1, min(50, timesteps))
+        require(steps <= timesteps, key, steps, f"DDIM takes at most model.timesteps={timesteps} steps",
+                f"set {key}={min(50, timesteps)} (or {timesteps} with {prefix}eta=1 for DDPM's own sampler)")
+        check_number(f"{prefix}eta", eta, 0.0, False, 1.0, False, example=0.0)
+        check_number(f"{prefix}guidance_scale", scale, 0.0, False, example=1.0)
         if scale != 1:
-            require(self.conditional, "model.guidance_scale", scale,
+            require(self.conditional, f"{prefix}guidance_scale", scale,
                     "classifier-free guidance needs a class-conditional model",
-                    "set model.guidance_scale=1, or train with model=ddpm_cond")
-            require(hp.label_dropout > 0, "model.guidance_scale", scale,
+                    f"set {prefix}guidance_scale=1, or train with model=ddpm_cond")
+            require(hp.label_dropout > 0, f"{prefix}guidance_scale", scale,
                     "guidance needs the null label, which a model trained with model.label_dropout=0 never learnt",
-                    "set model.guidance_scale=1, or train with model.label_dropout=0.1")
+                    f"set {prefix}guidance_scale=1, or train with model.label_dropout=0.1")
         hp.sampling_steps, hp.eta, hp.guidance_scale = steps, eta, scale
         self._sampling_steps = steps
 
