@@ -3,22 +3,32 @@
 Works for every module with `sample(n, labels=None)` returning images in [-1, 1]; conditional modules
 draw the classes in turn when given no labels, so with `nrow = num_classes` each column is one class.
 Modules that also have `reconstruct(x, labels)` get a grid of validation images (odd rows) over their
-reconstructions (even rows). Grids (torchvision's `make_grid`) go to `<dirpath>/<name>_epoch<E>.png`
-always, and to every logger that takes images: W&B (`WandbLogger.log_image`) and TensorBoard (`add_image`).
+reconstructions (even rows). Grids are upscaled and labelled (`mlgen.tracking.labelled_grid`): the classes
+of a conditional module's samples, "data" / "recon" on the rows of reconstructions. They go to
+`<dirpath>/<name>_epoch<E>.png` always, and to every logger that takes images: W&B (`WandbLogger.log_image`)
+and TensorBoard (`add_image`). A conditional module's samples also go to W&B as a table with one row per
+sample (`images/samples_table`: image, label), to filter and sort by class in the W&B UI.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
-from torchvision.utils import make_grid
 
 from mlgen.errors import ConfigError
+from mlgen.tracking.labelled_grid import (
+    GridLabels,
+    as_uint8,
+    labelled_grid,
+    sample_grid,
+    upscale,
+)
 
 
 class ImageGrid(pl.Callback):
@@ -61,21 +71,20 @@ class ImageGrid(pl.Callback):
         cuda = [pl_module.device] if pl_module.device.type == "cuda" else []
         with torch.no_grad(), torch.random.fork_rng(devices=cuda):
             torch.manual_seed(self.seed)
-            grids = {"samples": self.grid(pl_module.sample(self.n_samples))}
+            labels = pl_module.check_labels(self.n_samples, None) if getattr(pl_module, "conditional", False) else None
+            samples = pl_module.sample(self.n_samples, labels)
+            grids = {"samples": sample_grid(samples, self.nrow, None if labels is None else labels.cpu())}
             reference = self.reference_batch(trainer, pl_module)
             if reference is not None:
                 x, y = reference
                 rows = [images.unflatten(0, (-1, self.nrow)) for images in (x, pl_module.reconstruct(x, y))]
-                grids["reconstructions"] = self.grid(torch.stack(rows, dim=1).flatten(0, 2))
+                row_names = GridLabels(rows=["data", "recon"] * (len(x) // self.nrow))
+                grids["reconstructions"] = labelled_grid(torch.stack(rows, dim=1).flatten(0, 2), self.nrow, row_names)
         pl_module.train(was_training)
         for name, grid in grids.items():
             self.write(trainer, name, grid)
-
-    def grid(self, images: Tensor) -> Tensor:
-        """A uint8 `[3, H, W]` grid, rounded as `save_image` rounds: every logger gets the pixels of the PNG
-        (W&B reads float tensors as 0-255 values, so [0, 1] floats would show black)."""
-        grid = make_grid(images.detach().float().cpu(), nrow=self.nrow, normalize=True, value_range=(-1, 1))
-        return grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+        if labels is not None:
+            self.log_table(trainer, samples, labels.cpu())
 
     def reference_batch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[Tensor, Tensor] | None:
         """The first validation images (whole rows of them), fetched once; None when the module
@@ -92,12 +101,28 @@ class ImageGrid(pl.Callback):
             return None
         return self._reference[0].to(pl_module.device), self._reference[1].to(pl_module.device)
 
-    def write(self, trainer: pl.Trainer, name: str, grid: Tensor) -> None:
+    def write(self, trainer: pl.Trainer, name: str, grid: Image.Image) -> None:
+        """The grid as a PNG in the run dir and as an image in W&B and TensorBoard: the same pixels everywhere."""
         folder = Path(self.dirpath or Path(trainer.default_root_dir) / "images")
         folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(grid.permute(1, 2, 0).numpy()).save(folder / f"{name}_epoch{trainer.current_epoch:03d}.png")
+        grid.save(folder / f"{name}_epoch{trainer.current_epoch:03d}.png")
+        pixels = np.asarray(grid)  # uint8 HWC: W&B reads uint8 as 0-255 (floats in [0, 1] would show black)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(key=f"images/{name}", images=[grid], step=trainer.global_step)
+                logger.log_image(key=f"images/{name}", images=[pixels], step=trainer.global_step)
             elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(f"images/{name}", grid, global_step=trainer.global_step)
+                logger.experiment.add_image(f"images/{name}", pixels, global_step=trainer.global_step, dataformats="HWC")
+
+    @staticmethod
+    def log_table(trainer: pl.Trainer, samples: Tensor, labels: Tensor) -> None:
+        """A conditional module's samples as a W&B table (image, label), beside the grid."""
+        loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        if not loggers:
+            return
+        import wandb
+
+        pixels = as_uint8(upscale(samples.detach().float().cpu())).permute(0, 2, 3, 1).numpy()
+        rows = [[wandb.Image(image.squeeze(-1) if image.shape[-1] == 1 else image), int(label)]
+                for image, label in zip(pixels, labels)]
+        for logger in loggers:
+            logger.log_table(key="images/samples_table", columns=["image", "label"], data=rows, step=trainer.global_step)

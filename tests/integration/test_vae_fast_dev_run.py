@@ -4,10 +4,10 @@ terms and writes image grids of the right size."""
 import math
 
 import pytest
-from PIL import Image
 
 from mlgen.tasks.train import train
 from tests.helpers.config import CPU_QUICK, compose_config
+from tests.helpers.grids import assert_readable_grid
 
 VARIANTS = {
     "vae": ["model=vae"],
@@ -49,6 +49,6 @@ def test_fast_dev_run(variant, net, data, tmp_path, request):
     assert metrics["train/beta_step"] == (2.0 if variant == "beta_vae" else 1.0)  # the last step's beta
     assert metrics["train/beta"] == 1.0  # the epoch mean: 0, 1, 2 under warm-up, else 1, 1, 1
     side = SIDE[data]
-    for grid, rows in (("samples", 2), ("reconstructions", 4)):  # 8 images in rows of 4; originals over reconstructions
-        with Image.open(run / "images" / f"{grid}_epoch000.png") as image:
-            assert image.size == (4 * (side + 2) + 2, rows * (side + 2) + 2)
+    # 8 images in rows of 4 (a CVAE's classes over each one); originals over reconstructions, rows named
+    assert_readable_grid(run / "images" / "samples_epoch000.png", side, 4, 2, "captions" if variant == "cvae" else None)
+    assert_readable_grid(run / "images" / "reconstructions_epoch000.png", side, 4, 4, "left")
