@@ -1,5 +1,5 @@
-"""What the benchmark trains for each model family (all with MLP nets, where overhead is most visible): its config and the plain-PyTorch step that does
-the same work as the LightningModule's training step (same nets, loss and optimizer)."""
+"""What the benchmark trains for each model family (all with MLP nets, where overhead is most visible): its config, the plain-PyTorch step that does
+the same work as the LightningModule's training step (same nets, loss and optimizer), and the plain validation work of one batch."""
 
 from __future__ import annotations
 
@@ -19,14 +19,22 @@ Loss = Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]
 @dataclass(frozen=True)
 class Family:
     """Either `loss(model, x, y)` (one-optimizer families: it drives both the plain step and the
-    bare-Lightning bound) or `step(cfg, device)`, a plain step of its own (the GAN's two updates)."""
+    bare-Lightning bound) or `step(model, device)`, a plain step of its own (the GAN's two updates).
+    `evaluate(model, x, y)` is what the family's validation step computes on one batch (None: nothing,
+    like a GAN without sample-quality metrics)."""
 
     overrides: tuple[str, ...]
     loss: Loss | None = None
     step: Callable[[Any, torch.device], Step] | None = None
+    evaluate: Callable[[Any, torch.Tensor, torch.Tensor], Any] | None = None
+
+    def plain_model_and_step(self, cfg: Any, device: torch.device) -> tuple[Any, Step]:
+        """The family's module (in training mode, on `device`) and a plain training step updating it."""
+        model = instantiate_model(cfg.model).to(device).train()
+        return model, self.step(model, device) if self.step is not None else _loss_step(self.loss, model)
 
     def plain_step(self, cfg: Any, device: torch.device) -> Step:
-        return self.step(cfg, device) if self.step is not None else _loss_step(self.loss, cfg, device)
+        return self.plain_model_and_step(cfg, device)[1]
 
 
 def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -35,9 +43,8 @@ def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
-def _loss_step(loss: Loss, cfg: Any, device: torch.device) -> Step:
+def _loss_step(loss: Loss, model: Any) -> Step:
     """A one-optimizer family: `loss(model, x, y)` and one update, as its `training_step` does."""
-    model = instantiate_model(cfg.model).to(device).train()
     optimizer = model.make_optimizer(model.hparams.optimizer, model.parameters())
     return lambda x, y: _update(optimizer, loss(model, x, y))
 
@@ -46,16 +53,27 @@ def classifier_loss(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tenso
     return F.cross_entropy(model.net(x), y)
 
 
+def classifier_evaluate(model: Any, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Validation loss and accuracy of one batch (what a plain loop reports)."""
+    logits = model.net(x)
+    return F.cross_entropy(logits, y).item(), (logits.argmax(dim=1) == y).float().mean().item()
+
+
 def vae_loss(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     recon, kl = model.elbo_terms(x, y)
     return (recon + model.hparams.beta * kl).mean()
 
 
-def gan_step(cfg: Any, device: torch.device) -> Step:
+def vae_evaluate(model: Any, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, float]:
+    """Validation ELBO, reconstruction and KL terms of one batch."""
+    recon, kl = model.elbo_terms(x, y)
+    return -(recon + kl).mean().item(), recon.mean().item(), kl.mean().item()
+
+
+def gan_step(model: Any, device: torch.device) -> Step:
     """One discriminator and one generator update, plus the EMA update, as `GAN.training_step` does."""
     from mlgen.models.gan.losses import discriminator_loss, generator_loss
 
-    model = instantiate_model(cfg.model).to(device).train()
     g, d, kind = model.generator, model.discriminator, model.hparams.loss
     opt_g = model.make_optimizer(model.hparams.optimizer, g.parameters())  # the optimizers alone, no LR schedulers
     opt_d = model.make_optimizer(model.hparams.d_optimizer, d.parameters())
@@ -73,8 +91,8 @@ def gan_step(cfg: Any, device: torch.device) -> Step:
 
 
 FAMILIES: dict[str, Family] = {
-    "classifier": Family(("model=classifier",), loss=classifier_loss),
-    "vae": Family(("model=vae", "data.binarize=true"), loss=vae_loss),
+    "classifier": Family(("model=classifier",), loss=classifier_loss, evaluate=classifier_evaluate),
+    "vae": Family(("model=vae", "data.binarize=true"), loss=vae_loss, evaluate=vae_evaluate),
     # the MLP pair: like the MLP classifier and VAE, small enough per step that framework overhead shows
     "gan": Family(("model=dcgan", "model/gan_nets=mlp"), step=gan_step),
 }

@@ -6,11 +6,15 @@ For each model family, on the same data, net, batch size and optimizer, it times
   (c) mlgen's Trainer (the `mlgen-train` config) with the in-memory data path,
   (d) the same with the DataLoader path,
   (e) Lightning's own loop without mlgen (classifier and VAE: the bound for (c), see bare_lightning.py),
-and reports samples/s and the ratios (c)/(a), (d)/(a), (c)/(d), (e)/(a) as a table and JSON, plus
-the start-up time of `mlgen-train --help` and of a one-step run.
+  (f) end to end: a whole `mlgen-train` run per epoch (validation, metrics, checkpoints, logger, progress
+      display) against a plain loop that also validates every epoch, with mlgen's epoch split into those
+      parts (see end_to_end.py and epoch_clock.py; CPU, the MNIST 8,000-image split),
+and reports samples/s and the ratios (c)/(a), (d)/(a), (c)/(d), (e)/(a), (f) mlgen/plain as tables and JSON,
+plus the start-up time of `mlgen-train --help` and of a one-step run.
 
     python -m benchmarks.throughput                  # full: MNIST t10k images (--data), CPU (+ GPU bf16 if present)
     python -m benchmarks.throughput --small          # CI smoke run on digits; asserts nothing about speed
+    python -m benchmarks.throughput --cases end-to-end --threads 1   # case (f) only, one torch thread
 
 Epoch 0 of every case is a warm-up and is not timed; each case runs `--repeats` times and the
 best run counts (timing noise on a shared machine only ever slows a run down).
@@ -35,6 +39,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from benchmarks.bare_lightning import bare_lightning_run
 from benchmarks.config import compose
+from benchmarks.end_to_end import bench_end_to_end
+from benchmarks.epoch_clock import CATEGORIES
 from benchmarks.families import FAMILIES, Family
 from benchmarks.mnist_data import add_data_option, check_data, mnist_root
 from benchmarks.timing import EpochTimer, sync
@@ -140,13 +146,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--devices", nargs="+", default=None, help="cpu and/or cuda (default: cpu, plus cuda if present)")
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES),
+                        help="steps: cases (a)-(e); end-to-end: case (f), on CPU (default: both)")
+    parser.add_argument("--e2e-epochs", type=int, default=None, help="epochs per case (f) run (the first is warm-up)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads in every case (default: torch's)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/throughput.json"))
     add_data_option(parser)
     args = parser.parse_args(argv)
     if not args.small:
         check_data(parser, args.data)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     epochs = args.epochs or (2 if args.small else 12)
+    e2e_epochs = args.e2e_epochs or (3 if args.small else 12)
     repeats = args.repeats or (1 if args.small else 3)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,13 +170,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "callbacks.model_summary=null", "trainer.limit_val_batches=0",
                 "trainer.num_sanity_val_steps=0", "test=false", "trainer.enable_progress_bar=false"]
         report: dict[str, Any] = {"mode": "small" if args.small else "full", "epochs": epochs, "repeats": repeats,
-                                  "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(), "results": []}
-        for device_name in devices:
+                                  "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(), "results": [],
+                                  "end_to_end_epochs": e2e_epochs, "end_to_end": []}
+        for device_name in devices if "steps" in args.cases else []:
             precision = "bf16-mixed" if device_name == "cuda" else "32-true"
             for name in args.families:
                 result = bench_family(FAMILIES[name], base, epochs, repeats, torch.device(device_name), precision,
                                       Path(tmp) / "run")
                 report["results"].append({"family": name, "device": device_name, "precision": precision, **result})
+        if "end-to-end" in args.cases:
+            # the 8,000 / 2,000 split of the test set, as `mlgen-train data=mnist` on a small MNIST
+            split = ["data=digits"] if args.small else ["data=mnist", f"data.root={mnist_root(args.data, Path(tmp) / 'mnist-split')}"]
+            for name in args.families:
+                result = bench_end_to_end(FAMILIES[name], split, args.batch_size, e2e_epochs, repeats, Path(tmp) / "e2e")
+                report["end_to_end"].append({"family": name, "device": "cpu", **result})
         report["startup"] = startup_seconds(["data=digits"], Path(tmp) / "logs")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
@@ -171,8 +191,37 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return report
 
 
+CASES = ("steps", "end-to-end")
+
+
 def print_report(report: dict[str, Any], path: Path) -> None:
     from rich.console import Console
+
+    console = Console(width=max(Console().width, 120))
+    if report["results"]:
+        console.print(_steps_table(report))
+    if report["end_to_end"]:
+        console.print(_end_to_end_table(report))
+    s = report["startup"]
+    console.print(f"mlgen-train --help: {s['help_s']:.2f} s; one-step run: {s['one_step_run_s']:.2f} s; JSON: {path}")
+
+
+def _end_to_end_table(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"(f) end to end, epochs 1-{report['end_to_end_epochs'] - 1} of {report['end_to_end_epochs']}: "
+                        f"samples/s and ms per epoch (plain: training, validation)")
+    for column in ("family", "arm", "samples/s", "mlgen/plain", "epoch ms", *CATEGORIES):
+        table.add_column(column)
+    for r in report["end_to_end"]:
+        for arm in ("plain", "mlgen"):
+            row = r[arm]
+            table.add_row(r["family"], arm, f"{row['samples_per_s']:,.0f}", f"{r['mlgen_vs_plain']:.2f}" if arm == "mlgen" else "",
+                          f"{1000 * row['epoch_s']:.1f}", *(f"{1000 * row[p]:.1f}" if p in row else "-" for p in CATEGORIES))
+    return table
+
+
+def _steps_table(report: dict[str, Any]) -> Any:
     from rich.table import Table
 
     table = Table(title=f"Training throughput, samples/s ({report['mode']} mode, batch {report['batch_size']})")
@@ -183,10 +232,7 @@ def print_report(report: dict[str, Any], path: Path) -> None:
         table.add_row(r["family"], f"{r['device']} {r['precision']}",
                       *(f"{r[k]:,.0f}" if k in r else "-" for k in ("plain_tensors", "plain_dataloader", "mlgen_in_memory", "mlgen_dataloader", "lightning_bare")),
                       *(f"{r[k]:.2f}" if k in r else "-" for k in ("in_memory_vs_plain", "dataloader_vs_plain", "in_memory_vs_dataloader", "lightning_vs_plain")))
-    console = Console(width=max(Console().width, 120))
-    console.print(table)
-    s = report["startup"]
-    console.print(f"mlgen-train --help: {s['help_s']:.2f} s; one-step run: {s['one_step_run_s']:.2f} s; JSON: {path}")
+    return table
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.epoch_clock import CATEGORIES
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -28,6 +30,17 @@ def test_small_benchmark_reports_every_case(tmp_path):
         # the bare-Lightning bound exists for the one-optimizer families only
         assert ("lightning_bare" in row) == (row["family"] != "gan"), row["family"]
         assert row.get("lightning_bare", 1.0) > 0
+    # (f): a real mlgen-train run per family against a plain validating loop, its epochs split into parts
+    assert [r["family"] for r in report["end_to_end"]] == ["classifier", "vae", "gan"]
+    for row in report["end_to_end"]:
+        plain, mlgen = row["plain"], row["mlgen"]
+        assert row["mlgen_vs_plain"] == pytest.approx(mlgen["samples_per_s"] / plain["samples_per_s"])
+        parts = {k: v for k, v in mlgen.items() if k not in ("samples_per_s", "epoch_s")}
+        assert set(parts) == set(CATEGORIES) and min(parts.values()) >= 0, row["family"]
+        # the parts are exclusive: together they are the epoch's wall time
+        assert sum(parts.values()) == pytest.approx(mlgen["epoch_s"], rel=1e-3), row["family"]
+        assert parts["training steps"] > 0 and parts["checkpoint writes"] > 0 and parts["logger writes"] > 0
+        assert plain["training steps"] + plain["validation loop"] == pytest.approx(plain["epoch_s"])
     assert 0 < report["startup"]["help_s"] < report["startup"]["one_step_run_s"]
 
 
