@@ -97,7 +97,7 @@ def sample(cfg: DictConfig) -> None:
     from mlgen.tasks.sample import sample as draw_samples
 
     for path in draw_samples(cfg):
-        print(f"wrote {path}")
+        print(f"wrote {path.resolve()}")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="synth")

@@ -11,7 +11,7 @@ from mlgen.checkpoints.load import load_model
 from mlgen.config.instantiate import instantiate_datamodule
 from mlgen.errors import ConfigError
 from mlgen.tasks.common import build_trainer, finish, metrics_as_floats
-from mlgen.tasks.report import RunResult
+from mlgen.tasks.report import RunResult, sample_quality_note
 
 
 @trusting_config_targets
@@ -29,4 +29,5 @@ def evaluate(cfg: DictConfig) -> RunResult:
         metrics = metrics_as_floats(trainer.callback_metrics)
     finally:
         finish(trainer)
-    return RunResult(metrics, Path(cfg.paths.output_dir), best_checkpoint=cfg.ckpt_path)
+    note = sample_quality_note(model, metrics)
+    return RunResult(metrics, Path(cfg.paths.output_dir), tested_checkpoint=str(Path(cfg.ckpt_path).resolve()), notes=[note] if note else [])

@@ -1,4 +1,5 @@
-"""What a run prints: its run dir at the start, a short results table and copyable paths at the end.
+"""What a run prints: its run dir at the start; at the end a short results table, what to do when it lacks
+what a user came for (a generative model's sample quality), and copyable paths of everything it wrote.
 
 Paths are printed unwrapped: rich wraps at 80 columns when output goes to a file or a pipe (Slurm logs),
 which splits a checkpoint path a user wants to copy. Lightning's promotional tips are dropped (noise to an
@@ -28,6 +29,8 @@ class RunResult:
     objective: float | None = None
     best_checkpoint: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    tested_checkpoint: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def console() -> Console:
@@ -40,6 +43,48 @@ def print_paths(out: Console, **paths: str | Path | None) -> None:
     for name, path in paths.items():
         if path:
             out.print(f"{name.replace('_', ' ')}: {path}", markup=False)
+
+
+def run_outputs(output_dir: str | Path) -> dict[str, Path]:
+    """What a run left in its run dir, named as a user looks for it: checkpoints, grids, metrics per logger,
+    its log and its config (only those that exist)."""
+    out = Path(output_dir).resolve()
+    wandb_run = out / "wandb" / "latest-run"
+    paths = {
+        "last checkpoint": out / "checkpoints" / "last.ckpt",
+        "images": out / "images",
+        "metrics CSV": out / "csv" / "metrics.csv",
+        "TensorBoard": out / "tensorboard",
+        "W&B run": wandb_run.resolve() if wandb_run.exists() else None,
+        "log": next(iter(sorted(out.glob("*.log"))), None),
+        "config": out / ".hydra" / "config.yaml",
+    }
+    return {name: path for name, path in paths.items() if path is not None and path.exists()}
+
+
+def sample_quality_note(model: Any, metrics: dict[str, float]) -> str | None:
+    """For a generative model that ran without a feature extractor: how to get FID/KID (and label agreement)."""
+    if not callable(getattr(model, "sample", None)) or any("fid" in name for name in metrics):
+        return None
+    from hydra.core.hydra_config import HydraConfig
+
+    data = HydraConfig.get().runtime.choices.get("data") if HydraConfig.initialized() else None
+    measured = "FID/KID and label agreement" if getattr(model, "conditional", False) else "FID/KID"
+    return (f"No sample-quality metrics: {measured} need a classifier trained on the same data, none was set. "
+            f"Train one (mlgen-train model=classifier data={data or '<the same data>'}), then train this model with "
+            "model.metrics.feature_ckpt=<that run dir>/checkpoints/last.ckpt to get val/ and test/ fid_clf, kid_clf"
+            f"{' and label_agreement' if getattr(model, 'conditional', False) else ''}.")
+
+
+def shown_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """Validation and test metrics; a run with none (a GAN without sample-quality metrics, `test=false`
+    without validation) shows its last epoch's training metrics (losses) instead."""
+    evaluated = {name: value for name, value in metrics.items() if name.startswith(("val/", "test/"))}
+    if evaluated:
+        return evaluated
+    trained = {name.removesuffix("_epoch"): value for name, value in metrics.items()
+               if name.startswith("train/") and not name.endswith("_step")}
+    return {f"{name} (last epoch)": value for name, value in trained.items()}
 
 
 def announce_run_dir(output_dir: str | Path) -> None:
@@ -58,14 +103,19 @@ def print_result(result: RunResult, title: str) -> None:
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for name, value in result.metrics.items():
-        if name.startswith(("val/", "test/")):
-            table.add_row(name, f"{value:.4f}")
+    for name, value in shown_metrics(result.metrics).items():
+        table.add_row(name, f"{value:.4f}")
     if result.objective_name is not None and result.objective is not None:
         table.add_row(f"objective ({result.objective_name}, best)", f"{result.objective:.4f}", style="bold")
     out = console()
-    out.print(table)
-    print_paths(out, run_dir=result.output_dir, checkpoint=result.best_checkpoint)
+    if table.row_count:
+        out.print(table)
+    else:
+        out.print(f"{title}: no metrics were logged.", markup=False)
+    for note in result.notes:
+        out.print(note, markup=False)
+    print_paths(out, run_dir=result.output_dir, best_checkpoint=result.best_checkpoint,
+                tested_checkpoint=result.tested_checkpoint, **run_outputs(result.output_dir))
 
 
 # Lines of Lightning's that say nothing to an mlgen user: promotional tips, a note about the model summary

@@ -277,5 +277,6 @@ def print_report(report: SynthReport, out_dir: Path) -> None:
         from mlgen.tasks.synth_tabular import print_tabular
 
         print_tabular(out, report.tabular)
-    print_paths(out, report=out_dir / "synth_report.json",
+    samples = out_dir / "synthetic"
+    print_paths(out, report=out_dir / "synth_report.json", synthetic_samples=samples if samples.is_dir() else None,
                 **{f"{arm} arm": Path(result.run_dirs[0]).parent for arm, result in report.arms.items()})

@@ -19,7 +19,8 @@ def test_paths_are_never_wrapped_and_the_run_dir_comes_first(tmp_path):
     (checkpoint,) = (run_dir / "checkpoints").glob("epoch_*.ckpt")
     assert len(str(checkpoint)) > 200
     lines = proc.stdout.splitlines()
-    assert f"run dir: {run_dir}" in lines and f"checkpoint: {checkpoint}" in lines, proc.stdout[-2000:]
+    assert f"run dir: {run_dir}" in lines and f"best checkpoint: {checkpoint}" in lines, proc.stdout[-2000:]
+    assert f"last checkpoint: {run_dir / 'checkpoints' / 'last.ckpt'}" in lines and f"log: {run_dir / 'train.log'}" in lines
     log = proc.stdout + proc.stderr
     first = log.index(f"run dir: {run_dir}")  # announced through logging before training starts
     assert first < log.index("`Trainer.fit` stopped")
