@@ -8,6 +8,14 @@ folder, flushed and fsynced, then `os.replace`d over the destination (atomic on 
 is fsynced so the rename survives a crash too. Every checkpoint the Trainer writes (best, last, Slurm
 `hpc_ckpt_*`) goes through this plugin. Every checkpoint the Trainer reads (resuming, testing the best
 one) is unpickled with `weights_only=True` and passes the allowlist check (see allowlist.py).
+
+Two checkpoints of one training position are one file: at an epoch end where the monitored checkpoint saves a
+new best, `last.ckpt` (LatestCheckpoint, the next callback) would serialise and write the same weights,
+optimizer and loop state again. Instead it becomes a hard link to the file just written (same guarantees: the
+link is made under a temp name and `os.replace`d, the folder fsynced), which halves the checkpoint cost of
+such an epoch. "The same position" is checked on the checkpoints themselves: same keys, epoch, global step
+and loop progress (weights only change in optimizer steps, which move the global step). The one difference
+is the checkpoint callbacks' own bookkeeping, which the second file takes from the first.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import shutil
 import socket
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,25 +47,54 @@ _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 class AtomicCheckpointIO(TorchCheckpointIO):
     """`TorchCheckpointIO` whose saves are atomic and durable; remote (fsspec URL) paths keep Lightning's way."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_write: _Written | None = None
+
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         if storage_options is not None or "://" in str(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
         path = Path(path)
+        position = _position(checkpoint)
+        if self._last_write is not None and self._last_write.position == position and self._link(self._last_write.path, path):
+            return
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)  # serialised first, so a failed write is an OSError with its errno
+        self._replace(path, len(buffer.getbuffer()), lambda f: f.write(buffer.getbuffer()))
+        self._last_write = _Written(path, position)
+
+    def _link(self, source: Path, path: Path) -> bool:
+        """Make `path` a hard link to `source` (still the file written, not replaced since); False where that
+        cannot be done (gone, or a filesystem without hard links): the caller then writes the file."""
+        try:
+            if source == path or not source.is_file():
+                return False
+            self._replace(path, 0, lambda temp: os.link(source, temp), open_temp=False)
+        except OSError as err:
+            if err.errno in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK, errno.ENOENT):
+                return False
+            raise
+        return True
+
+    def _replace(self, path: Path, size: int, fill: Callable[[Any], Any], open_temp: bool = True) -> None:
+        """Put the new file at `path` atomically: filled under a temp name in the same folder (flushed and
+        fsynced), `os.replace`d over `path`, the folder fsynced. A full disk raises one CheckpointError."""
         temp = path.parent / f"{_TEMP_PREFIX}-{_writer_id()}-{secrets.token_hex(4)}"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(temp, "xb") as f:
-                f.write(buffer.getbuffer())
-                f.flush()
-                os.fsync(f.fileno())
+            if open_temp:
+                with open(temp, "xb") as f:
+                    fill(f)
+                    f.flush()
+                    os.fsync(f.fileno())
+            else:
+                fill(temp)
             os.replace(temp, path)
         except BaseException as err:
             with suppress(FileNotFoundError):
                 temp.unlink()
             if isinstance(err, OSError) and err.errno in _DISK_FULL:
-                raise CheckpointError(_disk_full_message(path, err.errno, len(buffer.getbuffer()))) from None
+                raise CheckpointError(_disk_full_message(path, err.errno, size)) from None
             raise
         _fsync_folder(path.parent)
         _remove_orphans(path.parent)
@@ -67,6 +105,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         checkpoint = super().load_checkpoint(path, map_location=map_location, weights_only=True)
         check_checkpoint(checkpoint, str(path))
         return checkpoint
+
+
+@dataclass(frozen=True)
+class _Written:
+    path: Path
+    position: tuple[Any, ...]
+
+
+def _position(checkpoint: dict[str, Any]) -> tuple[Any, ...]:
+    """What identifies the training state a checkpoint holds (see the module docstring)."""
+    return (tuple(sorted(checkpoint)), checkpoint.get("epoch"), checkpoint.get("global_step"), repr(checkpoint.get("loops")))
 
 
 def _writer_id() -> str:

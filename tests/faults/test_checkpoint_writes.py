@@ -23,7 +23,8 @@ SHORT_EPOCHS = [*CPU_QUICK, "trainer.limit_train_batches=1", "trainer.limit_val_
                 "trainer.num_sanity_val_steps=0", "data.eval_batch_size=64", "test=false"]
 # ~100 MB checkpoints (weights and AdamW's two moments), so a save takes long enough to be caught mid-write.
 BIG_NET = "model.net.hidden=[4096,2048]"
-# ~3.6 MB checkpoints: a 9 MB disk holds epoch 0's best and last, but not a third file next to them.
+# ~3.6 MB checkpoints: a 6 MB disk holds epoch 0's checkpoint (its best and last.ckpt are one file, hard
+# linked: mlgen/checkpoints/atomic_io.py), but not a second file next to it.
 SMALL_NET = "model.net.hidden=[512,512]"
 
 
@@ -98,7 +99,7 @@ def test_kill_9_during_a_save_keeps_the_last_checkpoint(tmpdir_on, tmp_path):
 
 
 def test_disk_full_during_a_save_keeps_the_earlier_checkpoints(tmp_path):
-    with tmpfs(tmp_path / "small-disk", "9m") as disk:
+    with tmpfs(tmp_path / "small-disk", "6m") as disk:
         run_dir = disk / "run"
         checkpoints = run_dir / "checkpoints"
         proc = run_cli("train", [*SHORT_EPOCHS, SMALL_NET, "trainer.max_epochs=3", f"hydra.run.dir={run_dir}"], tmp_path)
@@ -110,6 +111,7 @@ def test_disk_full_during_a_save_keeps_the_earlier_checkpoints(tmp_path):
 
         # epoch 0's checkpoints are intact; epoch 1's save left nothing behind, so nothing truncated is "best"
         assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch_000.ckpt", "last.ckpt"]
+        assert (checkpoints / "epoch_000.ckpt").samefile(checkpoints / "last.ckpt")
         last = torch.load(checkpoints / "last.ckpt", weights_only=True)
         assert last["epoch"] == 0 and _epoch(checkpoints / "epoch_000.ckpt") == 0
         best = next(v["best_model_path"] for k, v in last["callbacks"].items() if k.startswith("ModelCheckpoint"))

@@ -1,0 +1,84 @@
+"""Two checkpoints of one training position are written once: the second is a hard link to the first
+(mlgen/checkpoints/atomic_io.py). Anything that differs in training position gets a file of its own."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import torch
+
+from mlgen.checkpoints.atomic_io import AtomicCheckpointIO
+from mlgen.tasks.train import train
+from tests.helpers.config import CPU_QUICK, compose_config
+
+
+def _checkpoint(step: int, loops_batches: int = 0, weights: float = 1.0, with_optimizer: bool = True) -> dict:
+    checkpoint = {"epoch": 0, "global_step": step, "state_dict": {"w": torch.full((4,), weights)},
+                  "loops": {"fit_loop": {"batches_done": loops_batches}}}
+    if with_optimizer:
+        checkpoint["optimizer_states"] = [{"state": {}}]
+    return checkpoint
+
+
+def test_a_second_save_of_the_same_position_is_a_link_and_loads_the_same(tmp_path):
+    io = AtomicCheckpointIO()
+    io.save_checkpoint(_checkpoint(10), tmp_path / "epoch_000.ckpt")
+    io.save_checkpoint(_checkpoint(10, weights=2.0), tmp_path / "last.ckpt")  # same position: not serialised again
+    assert (tmp_path / "last.ckpt").samefile(tmp_path / "epoch_000.ckpt")
+    assert io.load_checkpoint(tmp_path / "last.ckpt")["state_dict"]["w"].tolist() == [1.0] * 4
+    # the best file removed later (a new best elsewhere) leaves last.ckpt whole
+    os.remove(tmp_path / "epoch_000.ckpt")
+    assert io.load_checkpoint(tmp_path / "last.ckpt")["global_step"] == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # no temp file left
+
+
+def test_another_position_or_other_contents_get_their_own_file(tmp_path):
+    io = AtomicCheckpointIO()
+    io.save_checkpoint(_checkpoint(10), tmp_path / "a.ckpt")
+    io.save_checkpoint(_checkpoint(11, weights=2.0), tmp_path / "b.ckpt")  # trained on: another global step
+    io.save_checkpoint(_checkpoint(11, loops_batches=3, weights=3.0), tmp_path / "c.ckpt")  # same step, other loop state
+    io.save_checkpoint(_checkpoint(11, loops_batches=3, weights=4.0, with_optimizer=False), tmp_path / "d.ckpt")  # weights only
+    weights = [io.load_checkpoint(tmp_path / f"{n}.ckpt")["state_dict"]["w"][0].item() for n in "abcd"]
+    assert weights == [1.0, 2.0, 3.0, 4.0]
+    assert len({(tmp_path / f"{n}.ckpt").stat().st_ino for n in "abcd"}) == 4
+
+
+def test_a_file_rewritten_over_the_link_leaves_the_linked_one_alone(tmp_path):
+    io = AtomicCheckpointIO()
+    io.save_checkpoint(_checkpoint(10), tmp_path / "epoch_000.ckpt")
+    io.save_checkpoint(_checkpoint(10), tmp_path / "last.ckpt")
+    io.save_checkpoint(_checkpoint(20, weights=5.0), tmp_path / "last.ckpt")  # next epoch: last.ckpt replaced
+    assert io.load_checkpoint(tmp_path / "epoch_000.ckpt")["state_dict"]["w"][0].item() == 1.0
+    assert io.load_checkpoint(tmp_path / "last.ckpt")["state_dict"]["w"][0].item() == 5.0
+
+
+def test_without_hard_links_the_file_is_written(tmp_path, monkeypatch):
+    """Filesystems without hard links (some FUSE and object-store mounts) get the normal write."""
+
+    def no_links(*args: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    io = AtomicCheckpointIO()
+    io.save_checkpoint(_checkpoint(10), tmp_path / "epoch_000.ckpt")
+    monkeypatch.setattr(os, "link", no_links)
+    io.save_checkpoint(_checkpoint(10), tmp_path / "last.ckpt")
+    assert not (tmp_path / "last.ckpt").samefile(tmp_path / "epoch_000.ckpt")
+    assert io.load_checkpoint(tmp_path / "last.ckpt")["global_step"] == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_000.ckpt", "last.ckpt"]
+
+
+def test_a_run_writes_best_and_last_of_an_improving_epoch_once_and_resumes_from_it(tmp_path):
+    """Digits, 2 epochs: epoch 1 is the best (val/acc rises), so its best checkpoint and last.ckpt are one
+    file; resuming from that last.ckpt continues at epoch 2 with those weights."""
+    quick = [*CPU_QUICK, "test=false", "model.scheduler=null"]  # no cosine schedule ending at lr 0 after epoch 2
+    run = train(compose_config("train", [*quick, "trainer.max_epochs=2"], tmp_path / "run"))
+    checkpoints = run.output_dir / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch_001.ckpt", "last.ckpt"]
+    assert (checkpoints / "last.ckpt").samefile(checkpoints / "epoch_001.ckpt")
+    last = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 1 and "optimizer_states" in last
+    resumed = train(compose_config("train", [*quick, "trainer.max_epochs=3", f"ckpt_path={checkpoints / 'last.ckpt'}"], tmp_path / "resumed"))
+    after = torch.load(resumed.output_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert after["epoch"] == 2 and after["global_step"] == 3 * last["global_step"] // 2
+    assert any(not torch.equal(after["state_dict"][k], last["state_dict"][k]) for k in last["state_dict"])
