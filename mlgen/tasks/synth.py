@@ -75,6 +75,7 @@ class SynthReport:
     low_data_fraction: float
     arms: dict[str, ArmResult]
     tabular: dict[str, Any] | None = None
+    samples_png: str | None = None
 
     def _paired(self, a: str, b: str) -> list[float]:
         return [x - y for x, y in zip(self.arms[a].accs, self.arms[b].accs)]
@@ -225,14 +226,50 @@ def synth(cfg: DictConfig) -> SynthReport:
         from mlgen.tasks.synth_tabular import evaluate_table
 
         report.tabular = evaluate_table(cfg, prepared["real"][0], prepared["synthetic"][0], report.scores(), out)
+    elif len(prepared["synthetic"][0].shape) == 3:  # images
+        report.samples_png = str(write_sample_grid(prepared["synthetic"][0], out / "synthetic_samples.png"))
     (out / "synth_report.json").write_text(json.dumps(report.as_json(), indent=2))
     log_summary(cfg, report)
     return report
 
 
+def write_sample_grid(synthetic: Any, path: Path, per_class: int = 10) -> Path:
+    """A labelled grid of the synthetic-only arm's training images: the first `per_class` of each class, one
+    class per row (what the CAS classifier learnt from)."""
+    from mlgen.tracking.labelled_grid import sample_grid
+
+    x, y = synthetic.real.datasets["synthetic"].tensors
+    keep = torch.cat([torch.nonzero(y == c).flatten()[:per_class] for c in range(synthetic.num_classes)])
+    sample_grid(x[keep], per_class, y[keep]).save(path)
+    return path
+
+
+def arm_names(report: SynthReport) -> dict[str, str]:
+    """What each arm's classifier was trained on, in words (the report's rows, in the terminal and in W&B)."""
+    fraction = f"{report.low_data_fraction:.0%} of real"
+    return {"real": "real data", "synthetic": "synthetic data only (CAS)", "low_data_real": fraction,
+            "low_data_mixed": f"{fraction} + synthetic", "low_data_control": f"{fraction} + synthetic, labels shuffled (control)"}
+
+
+def wandb_arm_logs(report: SynthReport) -> dict[str, Any]:
+    """The report as W&B media: a table with one row per arm and a bar plot of its test accuracy (mean over
+    seeds; the spread is in the table's std column, which a W&B bar plot can't draw)."""
+    import wandb
+
+    columns = ["arm", "trained on", "examples", "epochs", "test_acc", "test_acc_std", "seeds"]
+    rows = [[name, arm_names(report)[name], arm.train_examples, arm.epochs, arm.mean, arm.std, len(arm.accs)]
+            for name, arm in report.arms.items()]
+    table = wandb.Table(columns=columns, data=rows)
+    title = f"test accuracy on real data ({report.steps} optimizer steps per arm, {len(report.seeds)} seed(s))"
+    logs = {"synth/arms": table, "synth/test_acc": wandb.plot.bar(table, "arm", "test_acc", title=title)}
+    if report.samples_png:
+        logs["synth/samples"] = wandb.Image(report.samples_png, caption="synthetic training images, one class per row")
+    return logs
+
+
 def log_summary(cfg: DictConfig, report: SynthReport) -> None:
-    """The scores as summary entries of one run of each logger that keeps summaries (W&B), and the
-    per-column fidelity of a table as a W&B table."""
+    """The scores as summary entries of one run of each logger that keeps summaries (W&B), the arms as a
+    W&B table and bar plot, and the per-column fidelity of a table as a W&B table."""
     loggers = instantiate_loggers(cfg.get("logger"))
     for logger in loggers:
         experiment = getattr(logger, "experiment", None)
@@ -241,6 +278,7 @@ def log_summary(cfg: DictConfig, report: SynthReport) -> None:
             continue
         entries = {f"synth/{k}": v for k, v in report.scores().items()}
         entries["synth/steps"] = report.steps
+        experiment.log(wandb_arm_logs(report))
         if report.tabular:
             from mlgen.tasks.synth_tabular import summary_entries, wandb_column_table
 
@@ -259,9 +297,7 @@ def print_report(report: SynthReport, out_dir: Path) -> None:
                         f"{len(report.seeds)} seed(s))", header_style="bold")
     for column in ("classifier trained on", "examples", "epochs", "test acc (mean ± std)"):
         table.add_column(column, justify="left" if column.startswith("classifier") else "right")
-    fraction = f"{report.low_data_fraction:.0%} of real"
-    labels = {"real": "real data", "synthetic": "synthetic data only (CAS)", "low_data_real": fraction,
-              "low_data_mixed": f"{fraction} + synthetic", "low_data_control": f"{fraction} + synthetic, labels shuffled (control)"}
+    labels = arm_names(report)
     for name, arm in report.arms.items():
         table.add_row(labels[name], str(arm.train_examples), str(arm.epochs), f"{arm.mean:.4f} ± {arm.std:.4f}")
     s = report.scores()
@@ -278,5 +314,6 @@ def print_report(report: SynthReport, out_dir: Path) -> None:
 
         print_tabular(out, report.tabular)
     samples = out_dir / "synthetic"
-    print_paths(out, report=out_dir / "synth_report.json", synthetic_samples=samples if samples.is_dir() else None,
+    print_paths(out, report=out_dir / "synth_report.json", sample_grid=report.samples_png,
+                synthetic_samples=samples if samples.is_dir() else None,
                 **{f"{arm} arm": Path(result.run_dirs[0]).parent for arm, result in report.arms.items()})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 
 import pytest
@@ -14,7 +15,9 @@ from mlgen.errors import ConfigError
 from mlgen.tasks.synth import synth
 from mlgen.tasks.train import train
 from tests.helpers.config import CPU_QUICK, compose_config
+from tests.helpers.grids import assert_readable_grid
 from tests.helpers.wandb_runs import offline_run_dirs, read_offline_run
+from tests.helpers.wandb_tables import logged_tables
 
 
 def _generator(tmp_path_factory, model: str, epochs: int) -> str:
@@ -121,7 +124,8 @@ def test_mlgen_synth_reports_cas_and_low_data_gain(cvae_ckpt, tmp_path):
     done = subprocess.run(
         ["mlgen-synth", "experiment=digits_synth", f"generator_ckpt={cvae_ckpt}", "trainer.max_epochs=8", "seeds=[0]",
          "trainer.enable_progress_bar=false", "callbacks.model_summary=null", f"paths.log_dir={log_dir}"],
-        check=False, capture_output=True, text=True, timeout=600,
+        check=False, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "WANDB_DATA_DIR": str(tmp_path / "wandb_data")},  # where W&B stages tables
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Classification" not in done.stderr
@@ -134,9 +138,26 @@ def test_mlgen_synth_reports_cas_and_low_data_gain(cvae_ckpt, tmp_path):
     assert report["generator_gain"] == pytest.approx(report["low_data_mixed_acc"] - report["low_data_control_acc"])
     assert report["steps_matched"] and f"{report['low_data_fraction']:.0%}" in report["verdict"]
     assert "CAS / real" in done.stdout
-    summaries = [read_offline_run(d).summary for d in offline_run_dirs(path.parent)]
-    (summary,) = [s for s in summaries if "synth/cas" in s]
-    assert summary["synth/cas_ratio"] == pytest.approx(report["cas_ratio"])
+    runs = [read_offline_run(d) for d in offline_run_dirs(path.parent)]
+    (run,) = [r for r in runs if "synth/cas" in r.summary]
+    assert run.summary["synth/cas_ratio"] == pytest.approx(report["cas_ratio"])
+    # where it wrote, whole paths: the report, the grid of synthetic images, the cached samples, every arm
+    lines = done.stdout.splitlines()
+    grid = path.parent / "synthetic_samples.png"
+    assert f"report: {path}" in lines and f"sample grid: {grid}" in lines
+    assert f"synthetic samples: {path.parent / 'synthetic'}" in lines
+    for arm in report["arms"]:
+        assert f"{arm.replace('_', ' ')} arm: {path.parent / arm}" in lines and (path.parent / arm / "seed_0" / "checkpoints").is_dir()
+    assert_readable_grid(grid, 8, 10, 10, "left")  # ten of each class, one class per row, labelled
+    # the report in W&B: a table of the arms, a bar plot of their test accuracy, the grid of synthetic images
+    (arms,) = logged_tables(run, "synth/arms")
+    rows = {row[0]: dict(zip(arms["columns"], row)) for row in arms["data"]}
+    assert set(rows) == set(report["arms"]) and rows["synthetic"]["trained on"] == "synthetic data only (CAS)"
+    assert rows["synthetic"]["test_acc"] == pytest.approx(report["cas"]) and rows["real"]["seeds"] == 1
+    bar = run.config["_wandb.visualize.synth/test_acc"]["panel_config"]
+    assert bar["panelDefId"] == "wandb/bar/v0" and bar["fieldSettings"] == {"label": "arm", "value": "test_acc"}
+    (logged,) = run.rows_with("synth/samples._type")
+    assert (run.path / "files" / logged["synth/samples.path"]).read_bytes() == grid.read_bytes()
 
 
 def test_mnist_generator_recipe_is_a_conditional_sngan_that_trains(mnist_like_root, tmp_path):
