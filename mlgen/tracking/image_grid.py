@@ -22,13 +22,7 @@ from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 
 from mlgen.errors import ConfigError
-from mlgen.tracking.labelled_grid import (
-    GridLabels,
-    as_uint8,
-    labelled_grid,
-    sample_grid,
-    upscale,
-)
+from mlgen.tracking.labelled_grid import MIN_SIDE, GridLabels, as_uint8, labelled_grid, sample_grid, upscale
 
 
 class ImageGrid(pl.Callback):
@@ -40,6 +34,7 @@ class ImageGrid(pl.Callback):
     seed: seed of the sampling noise, the same every time so grids compare across epochs
         (the training RNG is left untouched).
     dirpath: folder of the PNG files (default: `<trainer.default_root_dir>/images`).
+    min_side: images smaller than this many pixels a side are enlarged (nearest neighbour) to at least it.
     """
 
     def __init__(
@@ -50,14 +45,15 @@ class ImageGrid(pl.Callback):
         nrow: int = 10,
         seed: int = 0,
         dirpath: str | None = None,
+        min_side: int = MIN_SIDE,
     ) -> None:
         for key, value, low in (("every_n_epochs", every_n_epochs, 1), ("n_samples", n_samples, 1),
-                                ("n_reconstructions", n_reconstructions, 0), ("nrow", nrow, 1)):
+                                ("n_reconstructions", n_reconstructions, 0), ("nrow", nrow, 1), ("min_side", min_side, 1)):
             if not isinstance(value, int) or value < low:
                 raise ConfigError(f"callbacks.image_grid.{key}={value!r} is invalid: it must be an integer >= {low}. Fix: e.g. callbacks.image_grid.{key}=10.")
         self.every_n_epochs, self.n_samples, self.nrow, self.seed = every_n_epochs, n_samples, nrow, seed
         self.n_reconstructions = n_reconstructions // nrow * nrow
-        self.dirpath = dirpath
+        self.dirpath, self.min_side = dirpath, min_side
         self._reference: tuple[Tensor, Tensor] | None = None
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -73,18 +69,19 @@ class ImageGrid(pl.Callback):
             torch.manual_seed(self.seed)
             labels = pl_module.check_labels(self.n_samples, None) if getattr(pl_module, "conditional", False) else None
             samples = pl_module.sample(self.n_samples, labels)
-            grids = {"samples": sample_grid(samples, self.nrow, None if labels is None else labels.cpu())}
+            grids = {"samples": sample_grid(samples, self.nrow, None if labels is None else labels.cpu(), self.min_side)}
             reference = self.reference_batch(trainer, pl_module)
             if reference is not None:
                 x, y = reference
                 rows = [images.unflatten(0, (-1, self.nrow)) for images in (x, pl_module.reconstruct(x, y))]
                 row_names = GridLabels(rows=["data", "recon"] * (len(x) // self.nrow))
-                grids["reconstructions"] = labelled_grid(torch.stack(rows, dim=1).flatten(0, 2), self.nrow, row_names)
+                grids["reconstructions"] = labelled_grid(torch.stack(rows, dim=1).flatten(0, 2), self.nrow, row_names,
+                                                         self.min_side)
         pl_module.train(was_training)
         for name, grid in grids.items():
             self.write(trainer, name, grid)
         if labels is not None:
-            self.log_table(trainer, samples, labels.cpu())
+            self.log_table(trainer, upscale(samples.detach().float().cpu(), self.min_side), labels.cpu())
 
     def reference_batch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[Tensor, Tensor] | None:
         """The first validation images (whole rows of them), fetched once; None when the module
@@ -115,13 +112,13 @@ class ImageGrid(pl.Callback):
 
     @staticmethod
     def log_table(trainer: pl.Trainer, samples: Tensor, labels: Tensor) -> None:
-        """A conditional module's samples as a W&B table (image, label), beside the grid."""
+        """A conditional module's (upscaled) samples as a W&B table (image, label), beside the grid."""
         loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
         if not loggers:
             return
         import wandb
 
-        pixels = as_uint8(upscale(samples.detach().float().cpu())).permute(0, 2, 3, 1).numpy()
+        pixels = as_uint8(samples).permute(0, 2, 3, 1).numpy()
         rows = [[wandb.Image(image.squeeze(-1) if image.shape[-1] == 1 else image), int(label)]
                 for image, label in zip(pixels, labels)]
         for logger in loggers:

@@ -91,9 +91,10 @@ def labelled_grid(images: Tensor, nrow: int, labels: GridLabels = GridLabels(), 
     return canvas
 
 
-def sample_grid(images: Tensor, nrow: int, labels: Tensor | Sequence[int] | None = None) -> Image.Image:
+def sample_grid(images: Tensor, nrow: int, labels: Tensor | Sequence[int] | None = None,
+                min_side: int = MIN_SIDE) -> Image.Image:
     """The grid of samples every mlgen command writes; `labels`: the class of each image (conditional models)."""
-    return labelled_grid(images, nrow, class_labels(labels, nrow))
+    return labelled_grid(images, nrow, class_labels(labels, nrow), min_side)
 
 
 def _text_size(font: ImageFont.ImageFont | ImageFont.FreeTypeFont, text: str) -> tuple[int, int]:

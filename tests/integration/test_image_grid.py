@@ -13,6 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import (
 from torch import nn
 
 from mlgen.data.digits import DigitsDataModule
+from mlgen.errors import ConfigError
 from mlgen.tasks.train import train
 from mlgen.tracking.image_grid import ImageGrid
 from tests.helpers.config import CPU_QUICK, compose_config
@@ -85,3 +86,14 @@ def test_any_module_with_sample_gets_a_sample_grid(tmp_path):
     assert [p.name for p in (tmp_path / "grids").iterdir()] == ["samples_epoch000.png"]
     assert_readable_grid(tmp_path / "grids" / "samples_epoch000.png", 8, 3, 2)
     assert cell(8) == 34  # upscaled 4x: 32 px and 2 px padding
+
+
+def test_min_side_sets_the_upscaling_and_is_checked(tmp_path):
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=1, limit_val_batches=0, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[ImageGrid(n_samples=6, nrow=3, dirpath=str(tmp_path), min_side=64)])
+    trainer.fit(OnlySamples(), datamodule=DigitsDataModule(root=str(tmp_path), batch_size=32))
+    with Image.open(tmp_path / "samples_epoch000.png") as image:
+        assert image.size == (3 * 66 + 2, 2 * 66 + 2)  # 8x8 enlarged 8x
+    with pytest.raises(ConfigError, match=r"callbacks\.image_grid\.min_side=0 is invalid: it must be an integer >= 1"):
+        ImageGrid(min_side=0)
