@@ -7,11 +7,15 @@ regression and random forest trained on the synthetic rows, tested on the real t
 the same model trained on real rows), fidelity (`mlgen.metrics.tabular_fidelity`, and SDMetrics' own
 quality score as a cross-check), privacy (DCR and exact copies against the holdout baseline) and the CPU
 time of the fit (process time, all threads). SDV runs at its defaults and with its epochs set so that it
-takes as many optimizer steps as mlgen's model of the same kind.
+takes as many optimizer steps as mlgen's model of the same kind. Every arm is repeated over `--seeds` (the
+split stays fixed; the seed sets initialisation, training noise and sampling) and the summary gives the
+mean and standard deviation over seeds.
 
 SDV is BSL-licensed and never a dependency of mlgen: run this script in its own venv (benchmarks/tabular/README.md).
-    python benchmarks/tabular/sdv_side_by_side.py --out OUT [--datasets breast_cancer fair] [--quick]
-writes OUT/results.json and OUT/results.md.
+    python -m benchmarks.tabular.sdv_side_by_side --out OUT [--datasets breast_cancer fair] [--kinds tvae ctgan]
+        [--seeds 0 1 2] [--quick]
+writes OUT/results.json (one row per dataset, arm and seed) and OUT/results.md (mean ± std over seeds, then
+every row).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -45,12 +50,19 @@ def real_splits(dataset: str) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     return data, data.decode(*data.datasets["train"].tensors), data.decode(*data.datasets["test"].tensors)
 
 
-def fit_mlgen(dataset: str, model: str, out: Path, epochs: int | None) -> tuple[Any, float, int, int]:
+def seed_everything(seed: int) -> None:
+    """SDV and CTGAN draw from the global generators of torch, NumPy and Python."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def fit_mlgen(dataset: str, model: str, out: Path, epochs: int | None, seed: int) -> tuple[Any, float, int, int]:
     """Train `experiment=<dataset>_<model>`; the model, its CPU seconds, its epochs and batch size."""
     from mlgen.checkpoints.load import load_model
     from mlgen.tasks.train import train
 
-    overrides = [*QUICK, f"experiment={dataset}_{model}", "test=false"]
+    overrides = [*QUICK, f"experiment={dataset}_{model}", "test=false", f"seed={seed}"]
     if epochs is not None:
         overrides.append(f"trainer.max_epochs={epochs}")
     cfg = compose(overrides, out)
@@ -121,29 +133,31 @@ def score(synthetic: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, data
     return out
 
 
-def run_dataset(dataset: str, out: Path, quick: bool) -> list[dict[str, Any]]:
+def run_dataset(dataset: str, kinds: list[str], seed: int, out: Path, quick: bool) -> list[dict[str, Any]]:
     data, train, test = real_splits(dataset)
     rows = []
-    for kind in ("tvae", "ctgan"):
+    for kind in kinds:
         epochs = 2 if quick else None
-        model, seconds, mlgen_epochs, batch = fit_mlgen(dataset, kind, out / dataset / f"mlgen_{kind}", epochs)
+        run_dir = out / dataset / f"mlgen_{kind}_seed{seed}"
+        model, seconds, mlgen_epochs, batch = fit_mlgen(dataset, kind, run_dir, epochs, seed)
         steps = mlgen_epochs * math.ceil(len(train) / batch)
-        synthetic = sample_mlgen(model, data, len(train), train[data.spec.target])
-        rows.append({"dataset": dataset, "arm": f"mlgen {kind}", "epochs": mlgen_epochs, "steps": steps, "cpu_s": seconds,
-                     **score(synthetic, train, test, data)})
+        synthetic = sample_mlgen(model, data, len(train), train[data.spec.target], seed)
+        rows.append({"dataset": dataset, "arm": f"mlgen {kind}", "seed": seed, "epochs": mlgen_epochs, "steps": steps,
+                     "cpu_s": seconds, **score(synthetic, train, test, data)})
         matched = math.ceil(steps / sdv_steps_per_epoch(kind, len(train)))
         for label, sdv_epochs in (("defaults", 2 if quick else 300), ("matched steps", 2 if quick else matched)):
+            seed_everything(seed)
             synthesizer, seconds = fit_sdv(kind, data, train, sdv_epochs)
             synthetic = synthesizer.sample(num_rows=len(train))
             synthetic = synthetic["table"] if isinstance(synthetic, dict) else synthetic
-            rows.append({"dataset": dataset, "arm": f"SDV {kind} ({label})", "epochs": sdv_epochs,
+            rows.append({"dataset": dataset, "arm": f"SDV {kind} ({label})", "seed": seed, "epochs": sdv_epochs,
                          "steps": sdv_epochs * sdv_steps_per_epoch(kind, len(train)), "cpu_s": seconds,
                          **score(synthetic, train, test, data)})
         print(json.dumps(rows[-3:], indent=1), flush=True)
     return rows
 
 
-COLUMNS = ["dataset", "arm", "epochs", "steps", "cpu_s", "utility_ratio", "logistic_regression_ratio", "random_forest_ratio",
+COLUMNS = ["dataset", "arm", "seed", "epochs", "steps", "cpu_s", "utility_ratio", "logistic_regression_ratio", "random_forest_ratio",
            "fidelity", "sdmetrics_quality", "dcr_synthetic_median", "dcr_holdout_median", "exact_copy_share", "holdout_match_share"]
 
 
@@ -155,17 +169,39 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary(rows: list[dict[str, Any]]) -> str:
+    """One line per dataset and arm: mean ± standard deviation over its seeds of every measured column."""
+    measured = [c for c in COLUMNS if c not in ("dataset", "arm", "seed", "epochs", "steps")]
+    lines = ["| dataset | arm | seeds | steps | " + " | ".join(measured) + " |", "|" + " --- |" * (4 + len(measured))]
+    arms = dict.fromkeys((row["dataset"], row["arm"]) for row in rows)
+    for dataset, arm in arms:
+        group = [row for row in rows if (row["dataset"], row["arm"]) == (dataset, arm)]
+        cells = []
+        for column in measured:
+            values = np.array([row[column] for row in group if column in row], dtype=float)
+            spread = values.std(ddof=1) if len(values) > 1 else 0.0
+            cells.append(f"{values.mean():.3f} ± {spread:.3f}" if len(values) else "")
+        lines.append(f"| {dataset} | {arm} | {len(group)} | {group[0]['steps']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--datasets", nargs="+", default=["breast_cancer", "fair"])
+    parser.add_argument("--kinds", nargs="+", default=["tvae", "ctgan"], choices=["tvae", "ctgan"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="2 epochs per arm: checks the script runs, measures nothing")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = [row for dataset in args.datasets for row in run_dataset(dataset, args.out, args.quick)]
-    (args.out / "results.json").write_text(json.dumps(rows, indent=2))
-    (args.out / "results.md").write_text(markdown(rows))
-    print(markdown(rows))
+    rows: list[dict[str, Any]] = []
+    for seed in args.seeds:
+        for dataset in args.datasets:
+            rows += run_dataset(dataset, args.kinds, seed, args.out, args.quick)
+            (args.out / "results.json").write_text(json.dumps(rows, indent=2))  # kept as it grows
+    text = f"Mean ± standard deviation over seeds {args.seeds}:\n\n{summary(rows)}\nEvery run:\n\n{markdown(rows)}"
+    (args.out / "results.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
