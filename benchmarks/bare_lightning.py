@@ -23,6 +23,9 @@ class BareLightning(pl.LightningModule):
         self.model = instantiate_model(cfg.model)
         self.loss, self.x, self.y, self.batch_size = loss, x, y, cfg.data.batch_size
 
+    def configure_model(self) -> None:
+        self.model.configure_model()  # model.compile / model.channels_last, as in case (c)
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self.loss(self.model, *batch)
 

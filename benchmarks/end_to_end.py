@@ -26,6 +26,7 @@ import torch
 from benchmarks.config import compose
 from benchmarks.epoch_clock import CATEGORIES
 from benchmarks.families import Family
+from benchmarks.timing import sync
 
 REPO = Path(__file__).resolve().parents[1]
 CLOCK = "benchmarks.epoch_clock.EpochClock"
@@ -44,9 +45,9 @@ def mlgen_cli_epochs(overrides: list[str], epochs: int, workdir: Path, extra_env
     return json.loads(out.read_text())["epochs"]
 
 
-def plain_validating_epochs(family: Family, cfg: Any, epochs: int, device: torch.device) -> list[dict[str, Any]]:
+def plain_validating_epochs(family: Family, cfg: Any, epochs: int, device: torch.device, bf16: bool) -> list[dict[str, Any]]:
     """Per-epoch timings of a plain loop: a shuffled pass over the training batches, then one over the
-    validation batches, on the same split and batches as the mlgen arm."""
+    validation batches, on the same split and batches as the mlgen arm (under bf16 autocast if asked)."""
     from mlgen.config.instantiate import instantiate_datamodule
 
     datamodule = instantiate_datamodule(cfg.data)
@@ -56,18 +57,23 @@ def plain_validating_epochs(family: Family, cfg: Any, epochs: int, device: torch
     batch, eval_batch = cfg.data.batch_size, cfg.data.get("eval_batch_size") or cfg.data.batch_size
     torch.manual_seed(0)
     model, step = family.plain_model_and_step(cfg, device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     records = []
     for epoch in range(epochs):
+        sync(device)
         start = time.perf_counter()
-        for index in torch.randperm(len(x), device=device).split(batch):
-            step(x[index], y[index])
+        with autocast:
+            for index in torch.randperm(len(x), device=device).split(batch):
+                step(x[index], y[index])
+        sync(device)
         trained = time.perf_counter()
         if family.evaluate is not None:
             model.eval()
-            with torch.no_grad():
+            with torch.no_grad(), autocast:
                 for i in range(0, len(vx), eval_batch):
                     family.evaluate(model, vx[i : i + eval_batch], vy[i : i + eval_batch])
             model.train()
+        sync(device)
         done = time.perf_counter()
         if epoch > 0:
             records.append({"samples": len(x), "wall_s": done - start, "training steps": trained - start,
@@ -86,17 +92,19 @@ def summary(records: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def bench_end_to_end(family: Family, data: list[str], batch_size: int, epochs: int, repeats: int, workdir: Path) -> dict[str, Any]:
+def bench_end_to_end(family: Family, data: list[str], batch_size: int, epochs: int, repeats: int, workdir: Path,
+                     device: torch.device, precision: str, options: list[str]) -> dict[str, Any]:
     """Both arms `repeats` times, interleaved; the best run of each counts (noise only slows a run down).
-    The mlgen process runs with as many torch threads as this one."""
-    overrides = [*data, f"data.batch_size={batch_size}", *family.overrides]
-    cfg = compose([*overrides, "logger=csv", "trainer=cpu"], workdir / "plain")  # the plain arm reads model and data only
-    device = torch.device("cpu")  # case (f) is the CPU acceptance run; benchmarks/gpu.sh runs the GPU cases
+    The mlgen process runs with as many torch threads as this one; `options` are extra model overrides."""
+    accelerator = "gpu" if device.type == "cuda" else "cpu"
+    overrides = [*data, f"data.batch_size={batch_size}", *family.overrides, *options,
+                 f"trainer.accelerator={accelerator}", f"trainer.precision={precision}"]
+    cfg = compose([*overrides, "logger=csv"], workdir / "plain")  # the plain arm reads model and data only
     threads = {"OMP_NUM_THREADS": str(torch.get_num_threads())}
     best: dict[str, dict[str, float]] = {}
     for _ in range(repeats):
-        for arm, run in (("plain", lambda: plain_validating_epochs(family, cfg, epochs, device)),
-                         ("mlgen", lambda: mlgen_cli_epochs([*overrides, "trainer=cpu"], epochs, workdir, threads))):
+        for arm, run in (("plain", lambda: plain_validating_epochs(family, cfg, epochs, device, precision.startswith("bf16"))),
+                         ("mlgen", lambda: mlgen_cli_epochs(overrides, epochs, workdir, threads))):
             result = summary(run())
             if arm not in best or result["samples_per_s"] > best[arm]["samples_per_s"]:
                 best[arm] = result

@@ -31,6 +31,7 @@ class Family:
     def plain_model_and_step(self, cfg: Any, device: torch.device) -> tuple[Any, Step]:
         """The family's module (in training mode, on `device`) and a plain training step updating it."""
         model = instantiate_model(cfg.model).to(device).train()
+        model.configure_model()  # model.compile / model.channels_last, as Lightning applies them to the mlgen arms
         return model, self.step(model, device) if self.step is not None else _loss_step(self.loss, model)
 
     def plain_step(self, cfg: Any, device: torch.device) -> Step:
@@ -92,6 +93,8 @@ def gan_step(model: Any, device: torch.device) -> Step:
 
 FAMILIES: dict[str, Family] = {
     "classifier": Family(("model=classifier",), loss=classifier_loss, evaluate=classifier_evaluate),
+    # opt-in (not in the default CPU run): the conv net that channels-last and compile are for (benchmarks/gpu.sh)
+    "classifier_cnn": Family(("model=classifier_cnn",), loss=classifier_loss, evaluate=classifier_evaluate),
     "vae": Family(("model=vae", "data.binarize=true"), loss=vae_loss, evaluate=vae_evaluate),
     # the MLP pair: like the MLP classifier and VAE, small enough per step that framework overhead shows
     "gan": Family(("model=dcgan", "model/gan_nets=mlp"), step=gan_step),

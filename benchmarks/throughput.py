@@ -82,7 +82,7 @@ def bench_family(family: Family, base: list[str], epochs: int, repeats: int, dev
                  precision: str, output_dir: Path) -> dict[str, float]:
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     overrides = [*base, *family.overrides, f"trainer.accelerator={accelerator}", f"trainer.precision={precision}",
-                 f"trainer.max_epochs={epochs}"]
+                 f"trainer.max_epochs={epochs}"]  # base ends with the speed options, which override the family's
     cfg = compose([*overrides, "data.in_memory=true"], output_dir)
     datamodule = _setup(cfg)
     x, y = datamodule.datasets["train"].tensors
@@ -141,7 +141,11 @@ def startup_seconds(data: list[str], log_dir: Path) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", action="store_true", help="CI smoke mode: digits, few epochs, one repeat")
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument("--families", nargs="+", default=["classifier", "vae", "gan"], choices=list(FAMILIES),
+                        help="MLP families by default; classifier_cnn is the conv net for --channels-last")
+    parser.add_argument("--precision", default=None, help="Lightning precision (default: bf16-mixed on cuda, 32-true on cpu)")
+    parser.add_argument("--compile", action="store_true", help="model.compile=true in every case (plain arms too)")
+    parser.add_argument("--channels-last", action="store_true", help="model.channels_last=true in every case (conv nets)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per case (the first is warm-up)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -172,18 +176,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report: dict[str, Any] = {"mode": "small" if args.small else "full", "epochs": epochs, "repeats": repeats,
                                   "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(), "results": [],
                                   "end_to_end_epochs": e2e_epochs, "end_to_end": []}
-        for device_name in devices if "steps" in args.cases else []:
-            precision = "bf16-mixed" if device_name == "cuda" else "32-true"
-            for name in args.families:
-                result = bench_family(FAMILIES[name], base, epochs, repeats, torch.device(device_name), precision,
-                                      Path(tmp) / "run")
+        options = [*(["model.compile=true"] if args.compile else []), *(["model.channels_last=true"] if args.channels_last else [])]
+        report["options"] = options
+        # the 8,000 / 2,000 split of the test set, as `mlgen-train data=mnist` on a small MNIST
+        split = ["data=digits"] if args.small else ["data=mnist", f"data.root={mnist_root(args.data, Path(tmp) / 'mnist-split')}"]
+        for device_name in devices:
+            precision = args.precision or ("bf16-mixed" if device_name == "cuda" else "32-true")
+            device = torch.device(device_name)
+            for name in args.families if "steps" in args.cases else []:
+                result = bench_family(FAMILIES[name], [*base, *options], epochs, repeats, device, precision, Path(tmp) / "run")
                 report["results"].append({"family": name, "device": device_name, "precision": precision, **result})
-        if "end-to-end" in args.cases:
-            # the 8,000 / 2,000 split of the test set, as `mlgen-train data=mnist` on a small MNIST
-            split = ["data=digits"] if args.small else ["data=mnist", f"data.root={mnist_root(args.data, Path(tmp) / 'mnist-split')}"]
-            for name in args.families:
-                result = bench_end_to_end(FAMILIES[name], split, args.batch_size, e2e_epochs, repeats, Path(tmp) / "e2e")
-                report["end_to_end"].append({"family": name, "device": "cpu", **result})
+            for name in args.families if "end-to-end" in args.cases else []:
+                result = bench_end_to_end(FAMILIES[name], split, args.batch_size, e2e_epochs, repeats, Path(tmp) / "e2e",
+                                          device, precision, options)
+                report["end_to_end"].append({"family": name, "device": device_name, "precision": precision, **result})
         report["startup"] = startup_seconds(["data=digits"], Path(tmp) / "logs")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
@@ -210,13 +216,13 @@ def _end_to_end_table(report: dict[str, Any]) -> Any:
     from rich.table import Table
 
     table = Table(title=f"(f) end to end, epochs 1-{report['end_to_end_epochs'] - 1} of {report['end_to_end_epochs']}: "
-                        f"samples/s and ms per epoch (plain: training, validation)")
-    for column in ("family", "arm", "samples/s", "mlgen/plain", "epoch ms", *CATEGORIES):
+                        f"samples/s and ms per epoch (plain: training, validation) {' '.join(report['options'])}")
+    for column in ("family", "device", "arm", "samples/s", "mlgen/plain", "epoch ms", *CATEGORIES):
         table.add_column(column)
     for r in report["end_to_end"]:
         for arm in ("plain", "mlgen"):
             row = r[arm]
-            table.add_row(r["family"], arm, f"{row['samples_per_s']:,.0f}", f"{r['mlgen_vs_plain']:.2f}" if arm == "mlgen" else "",
+            table.add_row(r["family"], f"{r['device']} {r['precision']}", arm, f"{row['samples_per_s']:,.0f}", f"{r['mlgen_vs_plain']:.2f}" if arm == "mlgen" else "",
                           f"{1000 * row['epoch_s']:.1f}", *(f"{1000 * row[p]:.1f}" if p in row else "-" for p in CATEGORIES))
     return table
 
@@ -224,7 +230,7 @@ def _end_to_end_table(report: dict[str, Any]) -> Any:
 def _steps_table(report: dict[str, Any]) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"Training throughput, samples/s ({report['mode']} mode, batch {report['batch_size']})")
+    table = Table(title=f"Training throughput, samples/s ({report['mode']} mode, batch {report['batch_size']}) {' '.join(report['options'])}")
     for column in ("family", "device", "(a) plain", "(b) plain DL", "(c) mlgen mem", "(d) mlgen DL", "(e) Lightning",
                    "c/a", "d/a", "c/d", "e/a"):
         table.add_column(column)
