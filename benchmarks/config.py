@@ -9,12 +9,13 @@ from typing import Any
 QUICK = ["trainer=cpu", "logger=csv", "trainer.enable_progress_bar=false", "callbacks.model_summary=null"]
 
 
-def compose(overrides: list[str], output_dir: Path) -> Any:
-    """The composed `train` config writing to `output_dir` (Hydra is not run, so the run dir is set here)."""
+def compose(overrides: list[str], output_dir: Path, config_name: str = "train") -> Any:
+    """The composed config (`train`, or `synth`, ...) writing to `output_dir` (Hydra is not run, so the run
+    dir is set here)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
     from mlgen import resolvers  # noqa: F401  (registers ${mlgen_run_id:} and friends)
 
     with initialize_config_module("mlgen.conf", version_base="1.3"):
-        return hydra_compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"])
+        return hydra_compose(config_name, overrides=[*overrides, f"paths.output_dir={output_dir}"])

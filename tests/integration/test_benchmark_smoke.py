@@ -69,7 +69,7 @@ def test_vae_quality_benchmark_runs_on_the_shipped_files(tmp_path):
 
 
 @pytest.mark.parametrize("module, args", [("benchmarks.throughput", []),
-                                          ("benchmarks.quality.gan_mnist", ["--model", "dcgan", "--out", "OUT"]),
+                                          ("benchmarks.quality.generator_mnist", ["--model", "ddpm_cond", "--out", "OUT", "--synth"]),
                                           ("benchmarks.quality.vae_mnist", ["--model", "vae", "--out", "OUT"])])
 def test_a_missing_data_folder_stops_with_the_fix(module, args, tmp_path, monkeypatch, capsys):
     missing = tmp_path / "no-mnist-here"
