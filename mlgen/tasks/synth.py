@@ -207,6 +207,11 @@ def synth(cfg: DictConfig) -> SynthReport:
     prepared.update({name: training_set(arm_config(cfg, name, arm)) for name, arm in plan.items() if name != "real"})
     _, n_real, batch_size = prepared["real"]
     steps = step_budget(cfg, n_real, batch_size)
+    longest = max(math.ceil(n / batch) for _, n, batch in prepared.values())
+    require(steps >= longest, "budget.steps", steps,
+            f"the longest arm's epoch takes {longest} optimizer steps and arms validate (and keep their best "
+            "checkpoint for the test) at epoch ends, so every arm must run at least one epoch",
+            f"set budget.steps={longest} or more, or budget.steps=null to derive it from trainer.max_epochs")
     results = {}
     for name, arm in plan.items():
         _, n, batch = prepared[name]

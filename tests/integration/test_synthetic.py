@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import subprocess
 
@@ -95,6 +96,16 @@ def chance_ckpt(tmp_path_factory):
     cfg = compose_config("train", [*CPU_QUICK, "experiment=digits_cvae", "trainer.max_epochs=1", "+trainer.limit_train_batches=1",
                                    "callbacks=default", "callbacks.model_summary=null", "test=false"], out)
     return str(train(cfg).output_dir / "checkpoints" / "last.ckpt")
+
+
+def test_a_budget_shorter_than_an_epoch_is_refused_before_any_arm_trains(chance_ckpt, tmp_path):
+    cfg = compose_config("synth", [*CPU_QUICK, "experiment=digits_synth", f"generator_ckpt={chance_ckpt}", "budget.steps=3"], tmp_path)
+    with pytest.raises(ConfigError, match=r"budget.steps=3 is invalid: the longest arm's epoch takes (\d+) optimizer steps") as err:
+        synth(cfg)
+    longest = int(re.search(r"takes (\d+) optimizer", str(err.value)).group(1))
+    assert longest == math.ceil(1294 / cfg.data.batch_size)  # digits' real training split (the longest arm), batch 64
+    assert f"Fix: set budget.steps={longest} or more" in str(err.value)
+    assert not [p for p in tmp_path.iterdir() if p.name != "synthetic"]  # no arm ran
 
 
 def test_arms_run_matched_steps_and_a_chance_generator_gains_nothing_over_the_control(chance_ckpt, tmp_path):
