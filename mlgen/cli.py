@@ -127,7 +127,7 @@ def plot(argv: list[str] | None = None) -> None:
     parser.add_argument("--x", default="step", help="x axis: step (default) or epoch")
     args = parser.parse_args(argv)
     for path in plot_dir(args.run_dir, args.out, args.x):
-        print(path)
+        print(path.resolve())  # whole paths, as every other command prints them
 
 
 COMMANDS = {"train": train, "eval": evaluate, "sample": sample, "synth": synth, "plot": plot}

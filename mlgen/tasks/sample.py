@@ -32,6 +32,7 @@ def sample(cfg: DictConfig) -> list[Path]:
     if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
         raise ConfigError(f"n={n!r} is invalid: it must be a positive integer. Fix: e.g. n=64.")
     check_int("nrow", cfg.nrow, 1, example=8)
+    check_int("min_side", cfg.min_side, 1, example=28)
     if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={cfg.device} is invalid: there is no GPU here (torch.cuda.is_available() is False). "
                           "Fix: device=cpu, or run on a machine with a GPU.")
@@ -57,7 +58,7 @@ def sample(cfg: DictConfig) -> list[Path]:
         images = model.sample(n, None if labels is None else labels.to(model.device)).cpu()
     out.parent.mkdir(parents=True, exist_ok=True)
     if transform is None:
-        sample_grid(images, cfg.nrow, labels).save(out)
+        sample_grid(images, cfg.nrow, labels, cfg.min_side).save(out)
     else:
         write_table(transform.decode(images, labels), out)
     written = [out]

@@ -124,6 +124,13 @@ def test_sweep_plots_objective_best_so_far_and_each_swept_value(sweep_dir, capsy
     assert all(_has_colour(curves, c) for c in (C0, C1, C2)) and not _has_colour(curves, C3)
 
 
+def test_paths_are_printed_whole_for_a_relative_folder(sweep_dir, capsys, monkeypatch):
+    monkeypatch.chdir(sweep_dir.parent)
+    main([sweep_dir.name])
+    printed = capsys.readouterr().out.split()
+    assert len(printed) == 4 and all(Path(p).is_absolute() and Path(p).is_file() for p in printed), printed
+
+
 def test_a_folder_with_no_finished_trial_is_a_run_dir_without_logs(tmp_path):
     (tmp_path / "sweep" / "0").mkdir(parents=True)
     proc = subprocess.run([str(Path(sys.executable).with_name("mlgen-plot")), str(tmp_path / "sweep")],

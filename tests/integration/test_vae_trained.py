@@ -79,6 +79,9 @@ def test_sample_writes_png_grid_and_tensor_for_vae_and_cvae(runs, tmp_path):
     with Image.open(paths[0]) as image:
         assert image.mode == "RGB"
     assert_readable_grid(paths[0], 8, 5, 4)  # 4 rows of 5 digits upscaled to 32 px, no labels (a VAE)
+    (larger,) = sample(sample_config(runs["vae"].best_checkpoint, tmp_path / "vae" / "large.png", "n=20", "nrow=5", "min_side=64"))
+    with Image.open(larger) as image:
+        assert image.size == (5 * (8 * 8 + 2) + 2, 4 * (8 * 8 + 2) + 2)  # 8x upscaled, 2 px padding
     cvae = runs["cvae"].best_checkpoint
     png, pt = sample(sample_config(cvae, tmp_path / "cvae" / "sevens.png", "n=30", "labels=7", "save_tensor=true"))
     saved = torch.load(pt)
