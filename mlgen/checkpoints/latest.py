@@ -6,7 +6,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 
 class LatestCheckpoint(ModelCheckpoint):
-    """Writes `<dirpath>/<filename>.ckpt` at every epoch end, whatever the monitored metric did.
+    """Writes `<dirpath>/<filename>.ckpt` at every epoch end, whatever the monitored metric did and whether or
+    not the epoch validated.
 
     Lightning's `save_last=True` refreshes `last.ckpt` only when the monitored checkpoint saves a new
     best, so a run resumed from it could lose epochs. A subclass rather than a second ModelCheckpoint:
@@ -15,4 +16,8 @@ class LatestCheckpoint(ModelCheckpoint):
     """
 
     def __init__(self, dirpath: str, filename: str = "last") -> None:
-        super().__init__(dirpath=dirpath, filename=filename, monitor=None, save_top_k=1, enable_version_counter=False)
+        # At the end of every training epoch (after that epoch's validation, if any): left to Lightning, a
+        # checkpoint without a monitor saves only after validation, so trainer.check_val_every_n_epoch=5 left
+        # last.ckpt up to 4 epochs behind, and behind the trained weights at the end of the run.
+        super().__init__(dirpath=dirpath, filename=filename, monitor=None, save_top_k=1, enable_version_counter=False,
+                         save_on_train_epoch_end=True)

@@ -95,6 +95,28 @@ def test_last_checkpoint_holds_the_final_epoch_even_when_the_best_is_earlier(tmp
     assert not result.best_checkpoint.endswith("epoch_005.ckpt")  # the case Lightning's save_last gets wrong
 
 
+def test_last_checkpoint_follows_every_epoch_when_validation_is_sparser_and_resumes_exactly(tmp_path):
+    """With trainer.check_val_every_n_epoch=2 (mnist_ddpm validates every 5th epoch) last.ckpt is still written
+    after every epoch, so a run of 3 epochs ends with it at epoch 3, not 2, and one stopped after an epoch
+    without validation resumes to the same weights."""
+    common = [*CPU_QUICK, "trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2", "trainer.deterministic=true",
+              "seed=3", "data.train_fraction=0.3", "test=false"]
+    train(compose_config("train", common, tmp_path / "straight"))
+    last = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    steps_per_epoch = last["global_step"] // 3
+    assert last["epoch"] == 2 and steps_per_epoch > 0 and last["global_step"] == 3 * steps_per_epoch
+
+    interrupted = tmp_path / "interrupted"
+    train(compose_config("train", [*common, "+callbacks.stop._target_=tests.helpers.callbacks.StopAfterEpochs",
+                                   "+callbacks.stop.epochs=1", "objective=null"], interrupted))  # stopped before any validation
+    stopped = torch.load(interrupted / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert stopped["epoch"] == 0 and stopped["global_step"] == steps_per_epoch  # epoch 0 had no validation
+    train(compose_config("train", [*common, f"ckpt_path={interrupted / 'checkpoints' / 'last.ckpt'}", "++callbacks.stop=null",
+                                   "trusted_targets=[tests.helpers.callbacks.StopAfterEpochs]"], tmp_path / "resumed"))
+    straight, again = last["state_dict"], _weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
+    assert all(torch.equal(straight[name], again[name]) for name in straight)
+
+
 @pytest.mark.parametrize("hook", ["on_train_batch_start", "on_train_batch_end"])
 def test_resume_from_a_mid_epoch_checkpoint_ends_with_identical_weights(hook, tmp_path):
     common = [*CPU_QUICK, "trainer.max_epochs=2", "trainer.deterministic=true", "seed=3", "data.batch_size=32",
