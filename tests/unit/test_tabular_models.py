@@ -67,6 +67,19 @@ def test_untrained_models_sample_rows_of_the_asked_classes(table_cfg, model):
     assert rows[:, net.table.scalar_index][:, net.table.tanh_mask].abs().max() <= 1
 
 
+def test_ctgan_auxiliary_classifier_is_built_for_labelled_models_and_trained_by_its_own_optimizer(table_cfg):
+    plain = instantiate_model(table_cfg("ctgan").model)
+    assert plain.label_classifier is None and len(plain.configure_optimizers()) == 2  # CTGAN's default: off
+    labelled = instantiate_model(table_cfg("ctgan", "model.class_loss_weight=1.0").model)
+    optimizers = labelled.configure_optimizers()
+    assert len(optimizers) == 3 and labelled.label_classifier[-1].out_features == labelled.num_classes
+    assert {id(p) for p in optimizers[2]["optimizer"].param_groups[0]["params"]} == {id(p) for p in labelled.label_classifier.parameters()}
+    unlabelled = instantiate_model(table_cfg("ctgan", "model.class_loss_weight=1.0", "model.conditional=false").model)
+    assert unlabelled.label_classifier is None
+    with pytest.raises(ConfigError, match=r"model.class_loss_weight=-1.0 is invalid"):
+        instantiate_model(table_cfg("ctgan", "model.class_loss_weight=-1.0").model)
+
+
 @pytest.mark.parametrize("model", ["tvae", "ctgan"])
 def test_models_on_image_data_say_they_need_a_table(tmp_path, model):
     cfg = compose_config("train", ["data=digits", f"model={model}"], tmp_path)

@@ -7,7 +7,12 @@ What it adds to `GAN` (whose optimisers, losses, EMA generator, schedulers and c
   step picks a categorical column and a category by log-frequency, and the real rows are drawn from the
   training rows having it; the generator is also penalised by the cross-entropy between its output for
   that column and the asked category (`cond_loss_weight`);
-- a PacGAN critic (`mlgen.nets.tabular.PacDiscriminator`, `pac` rows per pack).
+- a PacGAN critic (`mlgen.nets.tabular.PacDiscriminator`, `pac` rows per pack);
+- for a labelled model, an auxiliary classifier of the target (as CTAB-GAN, Zhao et al. 2021): an MLP trained
+  on each step's real rows to predict their class, whose cross-entropy on the generated rows against the
+  asked classes joins the generator's loss (`class_loss_weight`). Without it nothing but the packed critic
+  ties a row to its label, and on breast_cancer (no categorical column, so no conditional vector) samples
+  asked as one diagnosis were recognised as it no more often than the majority class.
 
 How the target and CTGAN's condition combine (`conditional: true`): the condition fed to G and D is the
 conditional vector concatenated with the target's one-hot. The target is not one of CTGAN's categorical
@@ -40,6 +45,7 @@ from mlgen.models.gan.conditions import TrainingBySampling, class_condition_coun
 from mlgen.models.gan.losses import generator_loss
 from mlgen.models.gan.module import GAN
 from mlgen.models.tabular_heads import TableLayout
+from mlgen.nets.mlp import mlp
 
 Batch = tuple[Tensor, Tensor]
 
@@ -52,6 +58,9 @@ class CTGAN(GAN):
         pac: rows per PacGAN pack (CTGAN: 10); each step's batch is rounded up to a multiple of it.
         tau: Gumbel-softmax temperature of the one-hot outputs (CTGAN: 0.2).
         cond_loss_weight: weight of the generator's cross-entropy on the conditioned column.
+        class_loss_weight: weight of the auxiliary classifier's cross-entropy on generated rows against
+            their asked classes, in the generator's loss (labelled models only; 0: no classifier).
+        classifier_hidden: hidden widths of the auxiliary classifier's MLP (trained with `d_optimizer`'s settings).
         **kwargs: `GAN`'s arguments (generator, discriminator, loss: wgan_gp, optimisers, ...).
     """
 
@@ -61,11 +70,16 @@ class CTGAN(GAN):
         pac: int = 10,
         tau: float = 0.2,
         cond_loss_weight: float = 1.0,
+        class_loss_weight: float = 1.0,
+        classifier_hidden: Sequence[int] = (128, 128),
         **kwargs: Any,
     ) -> None:
         check_int("model.pac", pac, 1, 10)
         check_number("model.tau", tau, 0.0, True, example=0.2)
         check_number("model.cond_loss_weight", cond_loss_weight, 0.0, example=1.0)
+        check_number("model.class_loss_weight", class_loss_weight, 0.0, example=1.0)
+        for width in classifier_hidden:
+            check_int("model.classifier_hidden", width, 1, 128)
         super().__init__(**kwargs)
         self.sampler: TrainingBySampling | None = None  # built from the training split in `setup("fit")`
 
@@ -79,6 +93,15 @@ class CTGAN(GAN):
                                             condition_dim=condition_dim, pac=hp.pac)
         classes = self.num_classes if self.conditional else 1
         self.register_buffer("condition_counts", torch.zeros(classes, self.table.category_width))
+        self.label_classifier = (mlp(self.shape[0], hp.classifier_hidden, self.num_classes)
+                                 if self.conditional and hp.class_loss_weight > 0 else None)
+
+    def configure_optimizers(self) -> list[dict[str, Any]]:
+        """G's and D's optimizers, and the auxiliary classifier's (with D's settings) when there is one."""
+        optimizers = super().configure_optimizers()
+        if self.label_classifier is None:
+            return optimizers
+        return [*optimizers, self.optimizer_config(self.hparams.d_optimizer, None, self.label_classifier.parameters())]
 
     # --- conditions ----------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -152,16 +175,33 @@ class CTGAN(GAN):
         n = pac * math.ceil(len(batch[0]) / pac)
         real, labels, vector, span, slot = self.sampler.draw(n)
         condition = self.condition(vector, labels)
-        opt_g, opt_d = self.optimizers()
+        opt_g, opt_d, *opt_classifier = self.optimizers()
         raw, fake = self._fake(condition)  # before any toggle, so the graph reaches G
 
         critic = self.discriminator
         logs = self.discriminator_step(opt_d, critic.score, critic.pack(real, condition), critic.pack(fake.detach(), condition))
+        if opt_classifier:
+            logs["train/classifier_loss"] = self.classifier_step(opt_classifier[0], real, labels)
 
         if (batch_idx + 1) % self.hparams.n_critic == 0:
             self.toggle_optimizer(opt_g)
             adversarial = generator_loss(self.hparams.loss, critic(fake, condition))
             cond_loss = self.conditional_cross_entropy(raw, span, slot)
-            self.generator_step(opt_g, adversarial + self.hparams.cond_loss_weight * cond_loss)
+            g_loss = adversarial + self.hparams.cond_loss_weight * cond_loss
+            if opt_classifier:  # the classifier's weights are frozen by the toggle; its gradient reaches G
+                class_loss = F.cross_entropy(self.label_classifier(fake), labels)
+                g_loss = g_loss + self.hparams.class_loss_weight * class_loss
+                logs["train/class_loss"] = class_loss.detach()
+            self.generator_step(opt_g, g_loss)
             logs.update({"train/g_loss": adversarial.detach(), "train/cond_loss": cond_loss.detach()})
         self.log_train_values(logs, n)
+
+    def classifier_step(self, opt: Any, real: Tensor, labels: Tensor) -> Tensor:
+        """One step of the auxiliary classifier on real rows and their classes; its loss, detached."""
+        self.toggle_optimizer(opt)
+        loss = F.cross_entropy(self.label_classifier(real), labels)
+        opt.zero_grad()
+        self.manual_backward(loss)
+        opt.step()
+        self.untoggle_optimizer(opt)
+        return loss.detach()
