@@ -82,3 +82,17 @@ def test_a_run_writes_best_and_last_of_an_improving_epoch_once_and_resumes_from_
     after = torch.load(resumed.output_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert after["epoch"] == 2 and after["global_step"] == 3 * last["global_step"] // 2
     assert any(not torch.equal(after["state_dict"][k], last["state_dict"][k]) for k in last["state_dict"])
+
+
+def test_a_best_saved_at_validation_end_is_not_linked_to_the_later_epoch_end_state(tmp_path):
+    """Validating every 2nd epoch, the best is saved at the end of validation, before the epoch ends (the
+    running training sums are still open, Lightning's loops have not closed the epoch); last.ckpt, written at
+    the epoch end, holds another state and gets its own file."""
+    run = train(compose_config("train", [*CPU_QUICK, "test=false", "trainer.max_epochs=2",
+                                         "trainer.check_val_every_n_epoch=2"], tmp_path / "run"))
+    checkpoints = run.output_dir / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch_001.ckpt", "last.ckpt"]
+    assert not (checkpoints / "last.ckpt").samefile(checkpoints / "epoch_001.ckpt")
+    best, last = (torch.load(checkpoints / n, weights_only=True) for n in ("epoch_001.ckpt", "last.ckpt"))
+    assert best["global_step"] == last["global_step"]
+    assert "mlgen_train_sums" in best and "mlgen_train_sums" not in last
