@@ -48,10 +48,13 @@ def test_small_benchmark_reports_every_case(tmp_path):
 def test_full_mode_reads_the_mnist_files_shipped_in_the_repo(tmp_path):
     out = tmp_path / "throughput.json"
     subprocess.run([sys.executable, "-m", "benchmarks.throughput", "--families", "classifier", "--epochs", "2",
-                    "--repeats", "1", "--devices", "cpu", "--out", str(out)], cwd=REPO, check=True, timeout=900)
+                    "--e2e-epochs", "2", "--repeats", "1", "--devices", "cpu", "--out", str(out)], cwd=REPO, check=True, timeout=900)
     report = json.loads(out.read_text())
     assert report["mode"] == "full" and [r["family"] for r in report["results"]] == ["classifier"]
     assert report["results"][0]["mlgen_in_memory"] > 0
+    # case (f) runs in full mode too (on the 8,000-image split of the same files)
+    (row,) = report["end_to_end"]
+    assert row["family"] == "classifier" and row["mlgen"]["samples_per_s"] > 0 and row["plain"]["samples_per_s"] > 0
 
 
 @pytest.mark.slow
