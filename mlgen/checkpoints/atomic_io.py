@@ -56,20 +56,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             return super().save_checkpoint(checkpoint, path, storage_options)
         path = Path(path)
         position = _position(checkpoint)
-        if self._last_write is not None and self._last_write.position == position and self._link(self._last_write.path, path):
+        if self._last_write is not None and self._last_write.position == position and self._link(self._last_write, path):
             return
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)  # serialised first, so a failed write is an OSError with its errno
         self._replace(path, len(buffer.getbuffer()), lambda f: f.write(buffer.getbuffer()))
-        self._last_write = _Written(path, position)
+        self._last_write = _Written(path, position, path.stat().st_ino)
 
-    def _link(self, source: Path, path: Path) -> bool:
-        """Make `path` a hard link to `source` (still the file written, not replaced since); False where that
-        cannot be done (gone, or a filesystem without hard links): the caller then writes the file."""
+    def _link(self, source: _Written, path: Path) -> bool:
+        """Make `path` a hard link to the file last written, if it is still that file (same inode); False where
+        that cannot be done (gone or replaced, or a filesystem without hard links): the caller then writes."""
         try:
-            if source == path or not source.is_file():
+            if source.path == path or source.path.stat().st_ino != source.inode:
                 return False
-            self._replace(path, 0, lambda temp: os.link(source, temp), open_temp=False)
+            self._replace(path, 0, lambda temp: os.link(source.path, temp), open_temp=False)
         except OSError as err:
             if err.errno in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK, errno.ENOENT):
                 return False
@@ -111,6 +111,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class _Written:
     path: Path
     position: tuple[Any, ...]
+    inode: int
 
 
 def _position(checkpoint: dict[str, Any]) -> tuple[Any, ...]:

@@ -96,3 +96,14 @@ def test_a_best_saved_at_validation_end_is_not_linked_to_the_later_epoch_end_sta
     best, last = (torch.load(checkpoints / n, weights_only=True) for n in ("epoch_001.ckpt", "last.ckpt"))
     assert best["global_step"] == last["global_step"]
     assert "mlgen_train_sums" in best and "mlgen_train_sums" not in last
+
+
+def test_a_file_replaced_since_it_was_written_is_not_linked(tmp_path):
+    """Only the very file this writer wrote is linked: if something replaced it since, the state is written."""
+    io = AtomicCheckpointIO()
+    io.save_checkpoint(_checkpoint(10), tmp_path / "epoch_000.ckpt")
+    torch.save(_checkpoint(99, weights=9.0), tmp_path / "other.ckpt")
+    os.replace(tmp_path / "other.ckpt", tmp_path / "epoch_000.ckpt")
+    io.save_checkpoint(_checkpoint(10), tmp_path / "last.ckpt")
+    assert not (tmp_path / "last.ckpt").samefile(tmp_path / "epoch_000.ckpt")
+    assert io.load_checkpoint(tmp_path / "last.ckpt")["global_step"] == 10
