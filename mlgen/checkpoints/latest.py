@@ -15,9 +15,11 @@ class LatestCheckpoint(ModelCheckpoint):
     the model monitors nothing (GANs).
     """
 
-    def __init__(self, dirpath: str, filename: str = "last") -> None:
+    def __init__(self, dirpath: str, filename: str = "last", every_n_epochs: int = 1) -> None:
         # At the end of every training epoch (after that epoch's validation, if any): left to Lightning, a
         # checkpoint without a monitor saves only after validation, so trainer.check_val_every_n_epoch=5 left
         # last.ckpt up to 4 epochs behind, and behind the trained weights at the end of the run.
+        # `every_n_epochs`: for runs of many one-step epochs (experiment=breast_cancer_tvae), where a save per epoch
+        # costs more than the step
         super().__init__(dirpath=dirpath, filename=filename, monitor=None, save_top_k=1, enable_version_counter=False,
-                         save_on_train_epoch_end=True)
+                         save_on_train_epoch_end=True, every_n_epochs=every_n_epochs)

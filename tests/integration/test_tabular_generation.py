@@ -77,10 +77,12 @@ def test_generators_learn_breast_cancer_class_by_class(tmp_path, model, epochs, 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["tvae", "ctgan"])
 def test_resume_after_epoch_2_ends_with_identical_weights(tmp_path, model):
-    # validation after every epoch: breast_cancer_tvae validates after its last epoch only, so the run stopped
-    # after epoch 2 would end without the val/elbo that its objective reads
+    # validation and last.ckpt after every epoch: breast_cancer_tvae does both after its last epoch only, so the
+    # run stopped after epoch 2 would end without a last.ckpt to resume from, and without the val/elbo its
+    # objective reads
     common = [*QUICK, f"experiment=breast_cancer_{model}", "trainer.max_epochs=4", "trainer.deterministic=true", "seed=3",
-              "data.train_fraction=0.3", "data.batch_size=40", "trainer.check_val_every_n_epoch=1"]
+              "data.train_fraction=0.3", "data.batch_size=40", "trainer.check_val_every_n_epoch=1",
+              "++callbacks.last_checkpoint.every_n_epochs=1"]
     straight, halfway, again = straight_halfway_resumed(tmp_path, common)
     assert straight.keys() == again.keys()
     for name in straight:
