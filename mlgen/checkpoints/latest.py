@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
+
+from mlgen.config.checks import check_int, require
+
+KEY = "callbacks.last_checkpoint.every_n_epochs"
 
 
 class LatestCheckpoint(ModelCheckpoint):
@@ -21,5 +28,16 @@ class LatestCheckpoint(ModelCheckpoint):
         # last.ckpt up to 4 epochs behind, and behind the trained weights at the end of the run.
         # `every_n_epochs`: for runs of many one-step epochs (experiment=breast_cancer_tvae), where a save per epoch
         # costs more than the step
+        check_int(KEY, every_n_epochs, 1, example=1)
         super().__init__(dirpath=dirpath, filename=filename, monitor=None, save_top_k=1, enable_version_counter=False,
                          save_on_train_epoch_end=True, every_n_epochs=every_n_epochs)
+        self.every_n = every_n_epochs
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Saving every n epochs must still save the last one, so n must divide trainer.max_epochs."""
+        super().setup(trainer, pl_module, stage)
+        epochs: Any = trainer.max_epochs
+        require(self.every_n == 1 or (isinstance(epochs, int) and epochs > 0 and epochs % self.every_n == 0), KEY,
+                self.every_n, f"trainer.max_epochs={epochs} is not a multiple of it, so the last epochs would never reach "
+                "last.ckpt (nor mlgen-sample, mlgen-eval or a resume)",
+                f"set {KEY} to a divisor of trainer.max_epochs (e.g. {KEY}=${{trainer.max_epochs}}) or 1")

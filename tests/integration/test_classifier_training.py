@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from mlgen.errors import ConfigError
 from mlgen.tasks.evaluate import evaluate
 from mlgen.tasks.train import train
 from tests.helpers.config import CPU_QUICK, compose_config
@@ -115,6 +116,17 @@ def test_last_checkpoint_follows_every_epoch_when_validation_is_sparser_and_resu
                                    "trusted_targets=[tests.helpers.callbacks.StopAfterEpochs]"], tmp_path / "resumed"))
     straight, again = last["state_dict"], _weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
     assert all(torch.equal(straight[name], again[name]) for name in straight)
+
+
+def test_last_checkpoint_every_n_epochs_must_reach_the_last_epoch(tmp_path):
+    common = [*CPU_QUICK, "data.train_fraction=0.3", "test=false", "callbacks.last_checkpoint.every_n_epochs=2"]
+    train(compose_config("train", [*common, "trainer.max_epochs=4"], tmp_path / "four"))
+    last = torch.load(tmp_path / "four" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == 3
+    with pytest.raises(ConfigError, match=r"callbacks.last_checkpoint.every_n_epochs=2 is invalid: trainer.max_epochs=3 "
+                                          r"is not a multiple of it.*Fix: set callbacks.last_checkpoint.every_n_epochs to a divisor"):
+        train(compose_config("train", [*common, "trainer.max_epochs=3"], tmp_path / "three"))
+    assert not (tmp_path / "three" / "checkpoints").exists()
 
 
 @pytest.mark.parametrize("hook", ["on_train_batch_start", "on_train_batch_end"])
