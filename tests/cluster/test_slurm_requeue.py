@@ -12,7 +12,7 @@ import pytest
 
 from mlgen.distributed.run_dir import MARKER
 
-from .jobs import CPU_SBATCH, QUIET, Job, checkpoint, submit
+from .jobs import CPU_SBATCH, QUIET, checkpoint, submit
 from .slurm_cluster import LocalSlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
