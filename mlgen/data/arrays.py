@@ -59,6 +59,11 @@ class ArrayDataModule(pl.LightningDataModule):
         pin_memory: pin host memory for faster GPU transfer.
         in_memory: keep each split as one tensor on the training device and slice batches from it
             (`mlgen.data.in_memory`); much faster for small data. Off: a standard DataLoader.
+        passes_per_epoch: passes over the training split in one Lightning epoch (in-memory path). Lightning
+            pays a fixed cost per epoch (epoch-end hooks, metric syncs, checkpoint checks); where a pass is
+            a few steps (small tables, low-data runs) that cost rivals the training. `max_epochs` then
+            counts `passes_per_epoch` passes each, with the same batches in the same order as that many
+            one-pass epochs.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class ArrayDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         in_memory: bool = True,
+        passes_per_epoch: int = 1,
     ) -> None:
         super().__init__()
         require(len(shape) >= 1 and all(is_int(s) and s >= 1 for s in shape), "data.shape", list(shape),
@@ -85,6 +91,10 @@ class ArrayDataModule(pl.LightningDataModule):
         check_fraction("data.train_fraction", train_fraction, low_open=True, high_closed=True)
         check_int("data.split_seed", split_seed, low=0, example=0)
         check_int("data.num_workers", num_workers, low=0, example=0)
+        check_positive_int("data.passes_per_epoch", passes_per_epoch)
+        require(in_memory or passes_per_epoch == 1, "data.passes_per_epoch", passes_per_epoch,
+                "several passes per epoch need the in-memory path (data.in_memory=false gives a DataLoader, one pass per "
+                "epoch)", "set data.in_memory=true, or data.passes_per_epoch=1 and raise trainer.max_epochs instead")
         # collects the arguments of every subclass's __init__ too (Lightning walks the call stack)
         self.save_hyperparameters(logger=False)
         self.shape = tuple(shape)
@@ -189,7 +199,9 @@ class ArrayDataModule(pl.LightningDataModule):
         """Rank `rank`'s shard of `split` as an `InMemoryLoader`; training shards drop the remainder so
         every rank runs the same number of steps, evaluation shards wrap around so no example is lost."""
         x, y = self.datasets[split].tensors
-        sampler = EpochPermutation(len(x), shuffle, seed % 2**62, rank, world_size, drop_uneven=split == "train")
+        training = split == "train"
+        sampler = EpochPermutation(len(x), shuffle, seed % 2**62, rank, world_size, drop_uneven=training,
+                                   passes=self.hparams.passes_per_epoch if training else 1)
         return InMemoryLoader(x, y, batch_size, sampler, device, completed_batches=completed_batches)
 
     def train_dataloader(self) -> DataLoader | InMemoryLoader:

@@ -22,19 +22,32 @@ class EpochPermutation(Sampler[int]):
     With interleaved shards, batch `b` of all ranks together is exactly batch `b` of one process
     whose batch is `world_size` times larger, so a DDP run matches a single-process run.
     Lightning calls `set_epoch` at each epoch start, as it does for DistributedSampler.
+
+    With `passes` > 1, one epoch is that many passes over the data, pass `p` of epoch `e` being the
+    permutation of epoch `e * passes + p` with `passes=1`: the same batches in the same order as
+    `passes` times as many one-pass epochs, with Lightning's fixed per-epoch cost paid once.
     """
 
-    def __init__(self, n: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1, drop_uneven: bool = True) -> None:
+    def __init__(self, n: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1, drop_uneven: bool = True,
+                 passes: int = 1) -> None:
         self.n, self.shuffle, self.seed = n, shuffle, seed
         self.rank, self.world_size, self.drop_uneven = rank, world_size, drop_uneven
+        self.passes = passes
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def pass_indices(self) -> list[Tensor]:
+        """This rank's indices of each pass of the epoch (batches never span two passes)."""
+        return [self._one_pass(self.epoch * self.passes + p) for p in range(self.passes)]
+
     def indices(self) -> Tensor:
+        return torch.cat(self.pass_indices())
+
+    def _one_pass(self, position: int) -> Tensor:
         if self.shuffle:
-            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + position))
         else:
             order = torch.arange(self.n)
         if self.world_size > 1:
@@ -48,8 +61,13 @@ class EpochPermutation(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices().tolist())
 
+    def pass_length(self) -> int:
+        if self.world_size == 1:
+            return self.n
+        return (self.n if self.drop_uneven else self.n + -self.n % self.world_size) // self.world_size
+
     def __len__(self) -> int:
-        return len(self.indices()) if self.world_size > 1 else self.n
+        return self.pass_length() * self.passes
 
 
 class InMemoryLoader:
@@ -79,14 +97,18 @@ class InMemoryLoader:
         self._skip = 0
 
     def __len__(self) -> int:
-        return -(-len(self.sampler) // self.batch_size)
+        return -(-self.sampler.pass_length() // self.batch_size) * self.sampler.passes
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        order = self.sampler.indices().to(self.x.device)
-        start, self._skip = self._skip * self.batch_size, 0
-        for offset in range(start, len(order), self.batch_size):
-            index = order[offset : offset + self.batch_size]
-            yield self.x.index_select(0, index), self.y.index_select(0, index)
+        skip, self._skip = self._skip, 0
+        for order in self.sampler.pass_indices():
+            order = order.to(self.x.device)
+            for offset in range(0, len(order), self.batch_size):
+                if skip:
+                    skip -= 1
+                    continue
+                index = order[offset : offset + self.batch_size]
+                yield self.x.index_select(0, index), self.y.index_select(0, index)
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.sampler.epoch}

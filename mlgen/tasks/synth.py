@@ -154,11 +154,13 @@ def arms(cfg: DictConfig) -> dict[str, Arm]:
 
 def training_set(run: DictConfig) -> tuple[Any, int, int]:
     """An arm's datamodule set up for fitting (samples drawn and cached), its number of training
-    examples and its batch size."""
+    examples and its optimizer steps per epoch."""
     datamodule = instantiate_datamodule(run.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    return datamodule, len(datamodule.real.datasets["train"]), int(datamodule.real.hparams.batch_size)
+    real = datamodule.real
+    steps_per_pass = math.ceil(len(real.datasets["train"]) / int(real.hparams.batch_size))
+    return datamodule, len(real.datasets["train"]), steps_per_pass * int(real.hparams.get("passes_per_epoch", 1))
 
 
 def with_real_class_proportions(cfg: DictConfig, real_arm: Any) -> DictConfig:
@@ -173,7 +175,7 @@ def with_real_class_proportions(cfg: DictConfig, real_arm: Any) -> DictConfig:
     return cfg
 
 
-def step_budget(cfg: DictConfig, n_real: int, batch_size: int) -> int:
+def step_budget(cfg: DictConfig, real_steps_per_epoch: int) -> int:
     """`budget.steps`, or by default what `trainer.max_epochs` epochs of the full real split take."""
     steps = cfg.budget.get("steps")
     if steps is None:
@@ -181,7 +183,7 @@ def step_budget(cfg: DictConfig, n_real: int, batch_size: int) -> int:
         require(isinstance(epochs, int) and epochs > 0, "trainer.max_epochs", epochs,
                 "mlgen-synth derives the step budget of every arm from it unless budget.steps is set",
                 "set trainer.max_epochs=20 or budget.steps=500")
-        return epochs * math.ceil(n_real / batch_size)
+        return epochs * real_steps_per_epoch
     check_int("budget.steps", steps, low=1, example=500)
     return steps
 
@@ -205,17 +207,16 @@ def synth(cfg: DictConfig) -> SynthReport:
     prepared = {"real": training_set(arm_config(cfg, "real", plan["real"]))}
     cfg = with_real_class_proportions(cfg, prepared["real"][0])
     prepared.update({name: training_set(arm_config(cfg, name, arm)) for name, arm in plan.items() if name != "real"})
-    _, n_real, batch_size = prepared["real"]
-    steps = step_budget(cfg, n_real, batch_size)
-    longest = max(math.ceil(n / batch) for _, n, batch in prepared.values())
+    steps = step_budget(cfg, prepared["real"][2])
+    longest = max(steps_per_epoch for _, _, steps_per_epoch in prepared.values())
     require(steps >= longest, "budget.steps", steps,
             f"the longest arm's epoch takes {longest} optimizer steps and arms validate (and keep their best "
             "checkpoint for the test) at epoch ends, so every arm must run at least one epoch",
             f"set budget.steps={longest} or more, or budget.steps=null to derive it from trainer.max_epochs")
     results = {}
     for name, arm in plan.items():
-        _, n, batch = prepared[name]
-        epochs = math.ceil(steps / math.ceil(n / batch))
+        _, n, steps_per_epoch = prepared[name]
+        epochs = math.ceil(steps / steps_per_epoch)
         result = results[name] = ArmResult(train_examples=n, epochs=epochs)
         for seed in seeds:
             run = arm_config(cfg, name, arm, seed)

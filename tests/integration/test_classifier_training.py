@@ -148,3 +148,35 @@ def test_resume_from_a_mid_epoch_checkpoint_ends_with_identical_weights(hook, tm
     # the checkpoint carries the epoch's running sums: the resumed epoch's means cover all 41 batches
     for name in ("train/loss_epoch", "train/acc_epoch"):
         assert resumed.metrics[name] == pytest.approx(uninterrupted.metrics[name], abs=1e-6), name
+
+
+@pytest.mark.slow
+def test_several_passes_per_epoch_train_like_as_many_one_pass_epochs_and_resume_inside_a_pass(tmp_path):
+    """data.passes_per_epoch=2 with 2 epochs runs the batches of 4 one-pass epochs (no epoch-interval
+    scheduler, whose steps would follow Lightning's epochs), and a crash inside the second pass resumes exactly."""
+    common = [*CPU_QUICK, "trainer.deterministic=true", "seed=3", "model.net.dropout=0.3", "data.train_fraction=0.3",
+              "model.scheduler=null", "test=false"]
+    train(compose_config("train", [*common, "trainer.max_epochs=4"], tmp_path / "one_pass"))
+    two_passes = [*common, "trainer.max_epochs=2", "data.passes_per_epoch=2"]
+    train(compose_config("train", two_passes, tmp_path / "two_passes"))
+    one = torch.load(tmp_path / "one_pass" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    two = torch.load(tmp_path / "two_passes" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (one["epoch"], two["epoch"]) == (3, 1) and one["global_step"] == two["global_step"] == 4 * 7  # 437 rows, batch 64
+    assert all(torch.equal(one["state_dict"][name], two["state_dict"][name]) for name in one["state_dict"])
+
+    mid = tmp_path / "mid.ckpt"  # step 10: the 4th batch of epoch 0's second pass
+    crash = ["+callbacks.crash._target_=tests.helpers.callbacks.CrashMidEpoch", "+callbacks.crash.step=10",
+             f"+callbacks.crash.path={mid}", "+callbacks.crash.hook=on_train_batch_end"]
+    with pytest.raises(SystemExit):
+        train(compose_config("train", [*two_passes, *crash], tmp_path / "crashed"))
+    train(compose_config("train", [*two_passes, f"ckpt_path={mid}", "++callbacks.crash=null",
+                                   "trusted_targets=[tests.helpers.callbacks.CrashMidEpoch]"], tmp_path / "resumed"))
+    again = _weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
+    assert all(torch.equal(two["state_dict"][name], again[name]) for name in again)
+
+
+def test_several_passes_per_epoch_need_the_in_memory_path(tmp_path):
+    with pytest.raises(ConfigError, match=r"data.passes_per_epoch=3 is invalid: several passes per epoch need the in-memory "
+                                          r"path.*Fix: set data.in_memory=true"):
+        train(compose_config("train", [*CPU_QUICK, "data.in_memory=false", "data.passes_per_epoch=3"], tmp_path / "run"))
+    assert not (tmp_path / "run" / "checkpoints").exists()

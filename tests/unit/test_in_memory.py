@@ -44,3 +44,33 @@ def test_resume_skips_the_batches_already_completed() -> None:
     rest = [b[1] for b in resumed]
     assert len(rest) == 1 and torch.equal(rest[0], full[3])
     assert len(list(resumed)) == 4  # the skip applies to the resumed epoch only
+
+
+def _labels(loader: InMemoryLoader) -> list[list[int]]:
+    return [y.tolist() for _, y in loader]
+
+
+def test_an_epoch_of_several_passes_is_the_batches_of_as_many_one_pass_epochs() -> None:
+    x, y = torch.randn(23, 2), torch.arange(23)  # 23 rows, batch 5: the last batch of each pass holds 3
+    one_pass = InMemoryLoader(x, y, 5, EpochPermutation(23, True, seed=4))
+    three_passes = InMemoryLoader(x, y, 5, EpochPermutation(23, True, seed=4, passes=3))
+    expected = []
+    for epoch in (3, 4, 5):
+        one_pass.sampler.set_epoch(epoch)
+        expected += _labels(one_pass)
+    three_passes.sampler.set_epoch(1)
+    assert _labels(three_passes) == expected
+    assert len(three_passes) == 15 and [len(b) for b in expected[:5]] == [5, 5, 5, 5, 3]
+
+
+def test_several_passes_shard_by_rank_per_pass_and_resume_inside_a_later_pass() -> None:
+    x, y = torch.randn(20, 2), torch.arange(20)
+    single = _labels(InMemoryLoader(x, y, 4, EpochPermutation(20, True, seed=2, passes=2)))
+    ranks = [_labels(InMemoryLoader(x, y, 2, EpochPermutation(20, True, seed=2, rank=r, world_size=2, passes=2))) for r in (0, 1)]
+    assert len(single) == len(ranks[0]) == len(ranks[1]) == 10
+    assert [sorted(a + b) for a, b in zip(*ranks)] == [sorted(batch) for batch in single]
+    uneven = EpochPermutation(21, True, seed=2, rank=1, world_size=2, passes=2)
+    assert len(uneven) == 20 and [len(p) for p in uneven.pass_indices()] == [10, 10]  # each pass drops its 21st row
+    resumed = InMemoryLoader(x, y, 4, EpochPermutation(20, True, seed=2, passes=2), completed_batches=lambda: 7)
+    resumed.load_state_dict({"epoch": 0})
+    assert _labels(resumed) == single[7:]  # the skip crosses the end of the first pass
