@@ -93,20 +93,24 @@ def summary(records: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def bench_end_to_end(family: Family, data: list[str], batch_size: int, epochs: int, repeats: int, workdir: Path,
-                     device: torch.device, precision: str, options: list[str]) -> dict[str, Any]:
+                     device: torch.device, precision: str, options: list[str], batches_per_step: int | None = None) -> dict[str, Any]:
     """Both arms `repeats` times, interleaved; the best run of each counts (noise only slows a run down).
-    The mlgen process runs with as many torch threads as this one; `options` are extra model overrides."""
+    The mlgen process runs with as many torch threads as this one; `options` are extra model overrides.
+    `batches_per_step` (not None, not 1): mlgen with that `data.batches_per_step`, and a third arm with 1."""
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     overrides = [*data, f"data.batch_size={batch_size}", *family.overrides, *options,
                  f"trainer.accelerator={accelerator}", f"trainer.precision={precision}"]
     cfg = compose([*overrides, "logger=csv"], workdir / "plain")  # the plain arm reads model and data only
     threads = {"OMP_NUM_THREADS": str(torch.get_num_threads())}
+    fast = [] if batches_per_step is None else [f"data.batches_per_step={batches_per_step}"]
+    arms = [("plain", lambda: plain_validating_epochs(family, cfg, epochs, device, precision.startswith("bf16"))),
+            ("mlgen", lambda: mlgen_cli_epochs([*overrides, *fast], epochs, workdir, threads))]
+    if batches_per_step not in (None, 1):
+        arms.append(("mlgen_one_per_step", lambda: mlgen_cli_epochs([*overrides, "data.batches_per_step=1"], epochs, workdir, threads)))
     best: dict[str, dict[str, float]] = {}
     for _ in range(repeats):
-        for arm, run in (("plain", lambda: plain_validating_epochs(family, cfg, epochs, device, precision.startswith("bf16"))),
-                         ("mlgen", lambda: mlgen_cli_epochs(overrides, epochs, workdir, threads))):
+        for arm, run in arms:
             result = summary(run())
             if arm not in best or result["samples_per_s"] > best[arm]["samples_per_s"]:
                 best[arm] = result
-    return {"plain": best["plain"], "mlgen": best["mlgen"],
-            "mlgen_vs_plain": best["mlgen"]["samples_per_s"] / best["plain"]["samples_per_s"]}
+    return {**best, "mlgen_vs_plain": best["mlgen"]["samples_per_s"] / best["plain"]["samples_per_s"]}

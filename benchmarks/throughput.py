@@ -3,13 +3,15 @@
 For each model family, on the same data, net, batch size and optimizer, it times:
   (a) plain loop over pre-made tensor batches on the device (the limit),
   (b) the same loop over a standard DataLoader(TensorDataset),
-  (c) mlgen's Trainer (the `mlgen-train` config) with the in-memory data path,
+  (c) mlgen's Trainer (the `mlgen-train` config) with the in-memory data path; with `--batches-per-step K`
+      (the fast path, `data.batches_per_step`) also (c1), the same with one batch per Lightning step,
   (d) the same with the DataLoader path,
   (e) Lightning's own loop without mlgen (classifier and VAE: the bound for (c), see bare_lightning.py),
   (f) end to end: a whole `mlgen-train` run per epoch (validation, metrics, checkpoints, logger, progress
       display) against a plain loop that also validates every epoch, with mlgen's epoch split into those
       parts (see end_to_end.py and epoch_clock.py; CPU, the MNIST 8,000-image split),
-and reports samples/s and the ratios (c)/(a), (d)/(a), (c)/(d), (e)/(a), (f) mlgen/plain as tables and JSON,
+and reports samples/s and the ratios (c)/(a), (c1)/(a), (d)/(a), (c)/(d), (e)/(a), (f) mlgen/plain (and mlgen
+with one batch per step / plain) as tables and JSON,
 plus the start-up time of `mlgen-train --help` and of a one-step run.
 
     python -m benchmarks.throughput                  # full: MNIST t10k images (--data), CPU (+ GPU bf16 if present)
@@ -79,11 +81,12 @@ def trainer_run(cfg: Any, epochs: int) -> float:
 
 
 def bench_family(family: Family, base: list[str], epochs: int, repeats: int, device: torch.device,
-                 precision: str, output_dir: Path) -> dict[str, float]:
+                 precision: str, output_dir: Path, batches_per_step: int | None = None) -> dict[str, float]:
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     overrides = [*base, *family.overrides, f"trainer.accelerator={accelerator}", f"trainer.precision={precision}",
                  f"trainer.max_epochs={epochs}"]  # base ends with the speed options, which override the family's
-    cfg = compose([*overrides, "data.in_memory=true"], output_dir)
+    fast = [] if batches_per_step is None else [f"data.batches_per_step={batches_per_step}"]
+    cfg = compose([*overrides, *fast, "data.in_memory=true"], output_dir)
     datamodule = _setup(cfg)
     x, y = datamodule.datasets["train"].tensors
     batch = cfg.data.batch_size
@@ -99,6 +102,8 @@ def bench_family(family: Family, base: list[str], epochs: int, repeats: int, dev
         "plain_tensors": lambda: plain(lambda: (on_device[i] for i in torch.randperm(len(on_device)).tolist())),
         "plain_dataloader": lambda: plain(lambda: loader),
         "mlgen_in_memory": lambda: trainer_run(cfg, epochs),
+        **({"mlgen_one_per_step": lambda: trainer_run(compose([*overrides, "data.batches_per_step=1"], output_dir), epochs)}
+           if cfg.data.get("batches_per_step", 1) != 1 else {}),
         "mlgen_dataloader": lambda: trainer_run(compose([*overrides, "data.in_memory=false"], output_dir), epochs),
     }
     if family.loss is not None:
@@ -108,6 +113,8 @@ def bench_family(family: Family, base: list[str], epochs: int, repeats: int, dev
         for name, run in runs.items():
             result[name] = max(result[name], run())
     result["in_memory_vs_plain"] = result["mlgen_in_memory"] / result["plain_tensors"]
+    if "mlgen_one_per_step" in result:
+        result["one_per_step_vs_plain"] = result["mlgen_one_per_step"] / result["plain_tensors"]
     result["dataloader_vs_plain"] = result["mlgen_dataloader"] / result["plain_tensors"]
     result["in_memory_vs_dataloader"] = result["mlgen_in_memory"] / result["mlgen_dataloader"]
     if "lightning_bare" in result:
@@ -154,6 +161,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="steps: cases (a)-(e); end-to-end: case (f), on CPU (default: both)")
     parser.add_argument("--e2e-epochs", type=int, default=None, help="epochs per case (f) run (the first is warm-up)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads in every case (default: torch's)")
+    parser.add_argument("--batches-per-step", type=int, default=None,
+                        help="data.batches_per_step of the mlgen arms (default: the config's); when not 1, the same arms "
+                             "with 1 run too, interleaved (before/after of the fast path)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/throughput.json"))
     add_data_option(parser)
     args = parser.parse_args(argv)
@@ -184,11 +194,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             precision = args.precision or ("bf16-mixed" if device_name == "cuda" else "32-true")
             device = torch.device(device_name)
             for name in args.families if "steps" in args.cases else []:
-                result = bench_family(FAMILIES[name], [*base, *options], epochs, repeats, device, precision, Path(tmp) / "run")
+                result = bench_family(FAMILIES[name], [*base, *options], epochs, repeats, device, precision, Path(tmp) / "run",
+                                      args.batches_per_step)
                 report["results"].append({"family": name, "device": device_name, "precision": precision, **result})
             for name in args.families if "end-to-end" in args.cases else []:
                 result = bench_end_to_end(FAMILIES[name], split, args.batch_size, e2e_epochs, repeats, Path(tmp) / "e2e",
-                                          device, precision, options)
+                                          device, precision, options, args.batches_per_step)
                 report["end_to_end"].append({"family": name, "device": device_name, "precision": precision, **result})
         report["startup"] = startup_seconds(["data=digits"], Path(tmp) / "logs")
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -220,9 +231,12 @@ def _end_to_end_table(report: dict[str, Any]) -> Any:
     for column in ("family", "device", "arm", "samples/s", "mlgen/plain", "epoch ms", *CATEGORIES):
         table.add_column(column)
     for r in report["end_to_end"]:
-        for arm in ("plain", "mlgen"):
+        for arm in ("plain", "mlgen", "mlgen_one_per_step"):
+            if arm not in r:
+                continue
             row = r[arm]
-            table.add_row(r["family"], f"{r['device']} {r['precision']}", arm, f"{row['samples_per_s']:,.0f}", f"{r['mlgen_vs_plain']:.2f}" if arm == "mlgen" else "",
+            ratio = f"{row['samples_per_s'] / r['plain']['samples_per_s']:.2f}" if arm != "plain" else ""
+            table.add_row(r["family"], f"{r['device']} {r['precision']}", arm, f"{row['samples_per_s']:,.0f}", ratio,
                           f"{1000 * row['epoch_s']:.1f}", *(f"{1000 * row[p]:.1f}" if p in row else "-" for p in CATEGORIES))
     return table
 
@@ -231,13 +245,15 @@ def _steps_table(report: dict[str, Any]) -> Any:
     from rich.table import Table
 
     table = Table(title=f"Training throughput, samples/s ({report['mode']} mode, batch {report['batch_size']}) {' '.join(report['options'])}")
-    for column in ("family", "device", "(a) plain", "(b) plain DL", "(c) mlgen mem", "(d) mlgen DL", "(e) Lightning",
-                   "c/a", "d/a", "c/d", "e/a"):
+    for column in ("family", "device", "(a) plain", "(b) plain DL", "(c) mlgen mem", "(c1) 1/step", "(d) mlgen DL",
+                   "(e) Lightning", "c/a", "c1/a", "d/a", "c/d", "e/a"):
         table.add_column(column)
     for r in report["results"]:
         table.add_row(r["family"], f"{r['device']} {r['precision']}",
-                      *(f"{r[k]:,.0f}" if k in r else "-" for k in ("plain_tensors", "plain_dataloader", "mlgen_in_memory", "mlgen_dataloader", "lightning_bare")),
-                      *(f"{r[k]:.2f}" if k in r else "-" for k in ("in_memory_vs_plain", "dataloader_vs_plain", "in_memory_vs_dataloader", "lightning_vs_plain")))
+                      *(f"{r[k]:,.0f}" if k in r else "-" for k in ("plain_tensors", "plain_dataloader", "mlgen_in_memory", "mlgen_one_per_step",
+                                                                   "mlgen_dataloader", "lightning_bare")),
+                      *(f"{r[k]:.2f}" if k in r else "-" for k in ("in_memory_vs_plain", "one_per_step_vs_plain", "dataloader_vs_plain",
+                                                                   "in_memory_vs_dataloader", "lightning_vs_plain")))
     return table
 
 

@@ -27,6 +27,20 @@ def loggers_write_this_step(trainer: pl.Trainer) -> bool:
     return bool(trainer.fast_dev_run or trainer._logger_connector.should_update_logs)
 
 
+def batches_stepped(trainer: pl.Trainer) -> int:
+    """Training batches stepped so far in the run: the step at which Lightning's logger connector writes, and
+    the count `log_every_n_steps` divides. Lightning keeps it in its loop (no public property); mlgen's fast
+    path writes its per-step values at this step (`MLGenModule.log_train_values`)."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
+
+
+def count_stepped_batch(trainer: pl.Trainer) -> None:
+    """Count one more stepped batch. mlgen's fast path (`mlgen/models/fast_path.py`) trains several batches in
+    one Lightning step, for which Lightning counts one; counting the others keeps log positions, logger steps
+    and the count in checkpoints as on the normal path."""
+    trainer.fit_loop.epoch_loop._batches_that_stepped += 1
+
+
 def hpc_checkpoint_path(trainer: pl.Trainer, folder: str) -> str:
     """Lightning's own name for the next `hpc_ckpt_<N>.ckpt` in `folder`, the file its SLURM resume
     logic looks for; mlgen's requeue callback writes exactly that file."""

@@ -64,6 +64,12 @@ class ArrayDataModule(pl.LightningDataModule):
             a few steps (small tables, low-data runs) that cost rivals the training. `max_epochs` then
             counts `passes_per_epoch` passes each, with the same batches in the same order as that many
             one-pass epochs.
+        batches_per_step: batches per Lightning training step (in-memory path): the fast path
+            (`mlgen.models.fast_path`), where the model runs one optimizer step per batch inside one
+            Lightning step, so Lightning's per-step cost is paid once per group; the same weights as 1. The
+            model configs read it (`model.batches_per_step`). Where the Trainer counts training batches
+            (`fast_dev_run`, an integer `limit_train_batches` or `val_check_interval`) the loader yields one
+            batch per step, so those keep counting batches. Ignored by the DataLoader path.
     """
 
     def __init__(
@@ -79,6 +85,7 @@ class ArrayDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         in_memory: bool = True,
         passes_per_epoch: int = 1,
+        batches_per_step: int = 1,
     ) -> None:
         super().__init__()
         require(len(shape) >= 1 and all(is_int(s) and s >= 1 for s in shape), "data.shape", list(shape),
@@ -92,6 +99,7 @@ class ArrayDataModule(pl.LightningDataModule):
         check_int("data.split_seed", split_seed, low=0, example=0)
         check_int("data.num_workers", num_workers, low=0, example=0)
         check_positive_int("data.passes_per_epoch", passes_per_epoch)
+        check_positive_int("data.batches_per_step", batches_per_step)
         require(in_memory or passes_per_epoch == 1, "data.passes_per_epoch", passes_per_epoch,
                 "several passes per epoch need the in-memory path (data.in_memory=false gives a DataLoader, one pass per "
                 "epoch)", "set data.in_memory=true, or data.passes_per_epoch=1 and raise trainer.max_epochs instead")
@@ -192,17 +200,19 @@ class ArrayDataModule(pl.LightningDataModule):
         # has not yet counted as completed
         progress = (lambda: processed_training_batches(trainer)) if split == "train" else None
         return self.in_memory_loader(split, shuffle, batch_size, seed, trainer.global_rank, trainer.world_size,
-                                     trainer.strategy.root_device, progress)
+                                     trainer.strategy.root_device, progress, _batches_per_step(trainer, self.hparams.batches_per_step))
 
     def in_memory_loader(self, split: str, shuffle: bool, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                         device: torch.device | str = "cpu", completed_batches: Callable[[], int] | None = None) -> InMemoryLoader:
+                         device: torch.device | str = "cpu", completed_batches: Callable[[], int] | None = None,
+                         batches_per_step: int = 1) -> InMemoryLoader:
         """Rank `rank`'s shard of `split` as an `InMemoryLoader`; training shards drop the remainder so
         every rank runs the same number of steps, evaluation shards wrap around so no example is lost."""
         x, y = self.datasets[split].tensors
         training = split == "train"
         sampler = EpochPermutation(len(x), shuffle, seed % 2**62, rank, world_size, drop_uneven=training,
                                    passes=self.hparams.passes_per_epoch if training else 1)
-        return InMemoryLoader(x, y, batch_size, sampler, device, completed_batches=completed_batches)
+        return InMemoryLoader(x, y, batch_size, sampler, device, completed_batches=completed_batches,
+                              batches_per_step=batches_per_step if training else 1)
 
     def train_dataloader(self) -> DataLoader | InMemoryLoader:
         return self._loader("train", shuffle=True)
@@ -212,3 +222,11 @@ class ArrayDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader | InMemoryLoader:
         return self._loader("test", shuffle=False)
+
+
+def _batches_per_step(trainer: pl.Trainer, batches_per_step: int) -> int:
+    """`data.batches_per_step`, or 1 where the Trainer counts training batches (`fast_dev_run`, an integer
+    `limit_train_batches` or `val_check_interval`): the fast path steps aside, so those count batches as asked."""
+    counts_batches = trainer.fast_dev_run or isinstance(trainer.limit_train_batches, int) or isinstance(
+        trainer.val_check_interval, int)
+    return 1 if counts_batches else batches_per_step

@@ -14,6 +14,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Sampler
 
+from mlgen.data.step_batches import StepBatches
+
 
 class EpochPermutation(Sampler[int]):
     """This rank's indices for one epoch: a permutation seeded by `seed + epoch`, the same on every
@@ -71,7 +73,9 @@ class EpochPermutation(Sampler[int]):
 
 
 class InMemoryLoader:
-    """Iterable of `(x, y)` batches.
+    """Iterable of `(x, y)` batches, or with `batches_per_step` > 1 of `StepBatches` holding that many
+    consecutive batches of a pass (the last group of a pass may hold fewer): the fast path
+    (`mlgen.data.step_batches`), where one Lightning step trains each of them.
 
     Stateful for Lightning: a checkpoint stores the epoch, and a run resumed from a mid-epoch
     checkpoint (e.g. Slurm preemption) continues at the first batch not yet trained, so it
@@ -88,27 +92,37 @@ class InMemoryLoader:
         sampler: EpochPermutation,
         device: torch.device | str = "cpu",
         completed_batches: Callable[[], int] | None = None,
+        batches_per_step: int = 1,
     ) -> None:
         self.x, self.y = x.to(device), y.to(device)
         self.batch_size = batch_size
+        self.batches_per_step = batches_per_step
         self.sampler = sampler  # Lightning calls `sampler.set_epoch` on this attribute each epoch
         self.batch_sampler = None  # Lightning inspects it next to `sampler`; batches are sliced here
         self.completed_batches = completed_batches
         self._skip = 0
 
-    def __len__(self) -> int:
-        return -(-self.sampler.pass_length() // self.batch_size) * self.sampler.passes
+    def _batches_per_pass(self) -> int:
+        return -(-self.sampler.pass_length() // self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        skip, self._skip = self._skip, 0
-        for order in self.sampler.pass_indices():
+    def __len__(self) -> int:
+        return -(-self._batches_per_pass() // self.batches_per_step) * self.sampler.passes
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor] | StepBatches]:
+        skip, self._skip = self._skip, 0  # Lightning steps (groups of batches) already trained
+        rows = self.batch_size * self.batches_per_step
+        for p, order in enumerate(self.sampler.pass_indices()):
             order = order.to(self.x.device)
-            for offset in range(0, len(order), self.batch_size):
+            for offset in range(0, len(order), rows):
                 if skip:
                     skip -= 1
                     continue
-                index = order[offset : offset + self.batch_size]
-                yield self.x.index_select(0, index), self.y.index_select(0, index)
+                index = order[offset : offset + rows]
+                x, y = self.x.index_select(0, index), self.y.index_select(0, index)
+                if self.batches_per_step == 1:
+                    yield x, y
+                else:  # the epoch's index of its first batch, as Lightning counts batches with one per step
+                    yield StepBatches(x, y, self.batch_size, p * self._batches_per_pass() + offset // self.batch_size)
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.sampler.epoch}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
@@ -13,9 +13,16 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import Metric, MetricCollection
 
 from mlgen.checkpoints.rng import rng_states, set_rng_states
-from mlgen.compat import attached_trainer, loggers_write_this_step
-from mlgen.config.checks import check_choice, check_number, is_finite_number, require
+from mlgen.compat import attached_trainer, batches_stepped, loggers_write_this_step
+from mlgen.config.checks import (
+    check_choice,
+    check_int,
+    check_number,
+    is_finite_number,
+    require,
+)
 from mlgen.config.instantiate import build_from_config
+from mlgen.data.step_batches import StepBatches
 from mlgen.errors import ConfigError
 from mlgen.models.divergence import (
     DivergenceError,
@@ -23,6 +30,7 @@ from mlgen.models.divergence import (
     divergence_message,
     first_non_finite,
 )
+from mlgen.models.fast_path import train_on_batches
 
 
 class MLGenModule(pl.LightningModule):
@@ -42,11 +50,17 @@ class MLGenModule(pl.LightningModule):
         compile: `torch.compile` each net (in place, so checkpoints load with or without it).
         channels_last: channels-last memory format for conv nets and their image inputs
             (faster convolutions on recent GPUs, especially with bf16).
+        batches_per_step: batches trained per Lightning training step, each with its own optimizer step
+            (`mlgen.models.fast_path`); the model configs read it from `${data.batches_per_step}`, which makes
+            the loader group its batches. 1: Lightning's own loop, as before.
     """
 
     # True when a backward pass may leave some parameters without gradients (GANs): the trainer then
     # builds DDP with find_unused_parameters, which Lightning offers as a strategy name.
     ddp_find_unused_parameters = False
+    # True for a family whose `train_batch` steps its own optimizers (GANs); else Lightning (or the fast
+    # path, under manual optimisation) steps the one optimizer on the loss `train_batch` returns.
+    manual_updates: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -58,9 +72,11 @@ class MLGenModule(pl.LightningModule):
         monitor_mode: str = "min",
         compile: bool = False,
         channels_last: bool = False,
+        batches_per_step: int = 1,
     ) -> None:
         super().__init__()
         check_choice("model.monitor_mode", monitor_mode, ("min", "max"))
+        check_int("model.batches_per_step", batches_per_step, 1, 8)
         check_optimizer_config(optimizer, "model.optimizer")
         check_scheduler_config(scheduler, "model.scheduler")
         self.save_hyperparameters(logger=False)  # the run logs the whole composed config instead
@@ -69,6 +85,12 @@ class MLGenModule(pl.LightningModule):
         self._restored_train_sums: dict[str, Any] | None = None  # from a mid-epoch checkpoint
         self.shape = tuple(int(s) for s in shape)
         self.num_classes = int(num_classes)
+        self.batches_per_step = batches_per_step
+        self.automatic_optimization = not (self.manual_updates or batches_per_step > 1)
+        # the fast path clips as the Trainer would, with `trainer.gradient_clip_val`/`_algorithm`, which
+        # `mlgen.tasks.common.build_trainer` moves here (Lightning refuses them under manual optimisation)
+        self.gradient_clipping: tuple[float | None, str | None] = (None, None)
+        self.writes_own_step_logs = False  # set by the fast path inside a group of batches
 
     def build_net(self, cfg: Mapping[str, Any], key: str = "model.net", **kwargs: Any) -> torch.nn.Module:
         return build_from_config(cfg, key, **kwargs)
@@ -89,6 +111,29 @@ class MLGenModule(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         return self.optimizer_config(self.hparams.optimizer, self.hparams.get("scheduler"), self.parameters())
+
+    # --- training ------------------------------------------------------------------------
+    def train_batch(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | None:
+        """The family's training on one batch: its loss (logged with `log_train_values`), or None for a
+        family that steps its own optimizers (`manual_updates`)."""
+        raise NotImplementedError
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor | None:
+        """Lightning's automatic optimisation steps on `train_batch`'s loss; otherwise (GANs, or the fast path
+        with several batches per step) `mlgen.models.fast_path` runs the updates."""
+        if self.automatic_optimization:
+            if isinstance(batch, StepBatches):
+                raise ConfigError(
+                    f"data.batches_per_step groups {len(batch.y)} rows in one training step, but "
+                    f"model.batches_per_step={self.batches_per_step} trains one batch per step. Fix: set "
+                    "model.batches_per_step=${data.batches_per_step} (as conf/model/*.yaml do), or data.batches_per_step=1."
+                )
+            return self.train_batch(batch, batch_idx)
+        train_on_batches(self, batch, batch_idx)
+        return None
+
+    def on_weights_updated(self) -> None:
+        """Called after every optimizer step of a family Lightning optimises, on either path (EMA updates)."""
 
     def step_lr_schedulers(self) -> None:
         """Step every LR scheduler once, as Lightning steps epoch-interval schedulers under automatic
@@ -134,8 +179,20 @@ class MLGenModule(pl.LightningModule):
         if writes or self.device.type == "cpu":  # no per-step device sync (mlgen/models/divergence.py)
             self._stop_if_diverged(values)
         if writes:
-            self.log_dict({f"{name}_step": value for name, value in values.items()}, on_step=True, on_epoch=False,
-                          prog_bar=True, batch_size=batch_size)
+            step_values = {f"{name}_step": value for name, value in values.items()}
+            if self.writes_own_step_logs:  # Lightning writes its loggers once per group: at this batch's step here
+                self._write_to_loggers(step_values)
+            self.log_dict(step_values, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size,
+                          logger=not self.writes_own_step_logs)
+
+    def _write_to_loggers(self, metrics: Mapping[str, Tensor | float]) -> None:
+        """Write per-step values at the step and with the `epoch` entry Lightning's logger connector would use."""
+        scalars: dict[str, float] = {name: float(torch.as_tensor(value).detach()) for name, value in metrics.items()}
+        scalars["epoch"] = self.current_epoch
+        step = batches_stepped(self.trainer)
+        for logger in self.loggers:
+            logger.log_metrics(scalars, step=step)
+            logger.save()
 
     def _stop_if_diverged(self, values: Mapping[str, Tensor | float]) -> None:
         name = first_non_finite(values)
@@ -144,7 +201,7 @@ class MLGenModule(pl.LightningModule):
 
     def _raise_diverged(self, what: str, value: Tensor | float | None) -> None:
         raise DivergenceError(divergence_message(what, value, self.global_step, self.current_epoch,
-                                                 self.hparams.optimizer.get("lr"), self.automatic_optimization))
+                                                 self.hparams.optimizer.get("lr"), not self.manual_updates))
 
     def _loggers_write_this_step(self) -> bool:
         trainer = attached_trainer(self)

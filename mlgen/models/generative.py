@@ -14,15 +14,17 @@ The contract (docs/architecture.md, "Contracts", says it for the whole package):
   in-memory DDP shards, so 2 ranks x batch B see exactly the noise of 1 process x 2B. `noise(n, *dims)` is
   that for sampling noise; one process draws exactly `torch.randn(n, *dims)`.
 - `ema_decay` (null or 0: off) keeps `<net>_ema`, a `torch.optim.swa_utils.AveragedModel` copy of every net
-  named in `sampling_nets`; it is updated after every optimizer step (automatic optimisation) or when the
-  family calls `update_ema()` (manual optimisation, after stepping the sampling nets).
+  named in `sampling_nets`; it is updated after every optimizer step (automatic optimisation and the fast
+  path, `on_weights_updated`) or when the family calls `update_ema()` (manual updates, after stepping the
+  sampling nets).
 - `metrics.feature_ckpt` (or `metrics.features=inception`) turns on sample-quality metrics on validation and
   test: `<split>/fid_clf`, `<split>/kid_clf`, and `<split>/label_agreement` for conditional models
   (`mlgen.metrics.fid`). The feature extractor is re-read from its checkpoint, never stored in this one.
 
 A family implements only: `sampling_nets`, `build_nets()` (called from `__init__`, with `self.hparams`
 holding every argument), `generate(n, labels)` (labels already checked, on this device; None when
-unconditional), its training step (the loss), and optionally `evaluation_step(batch, split)` for its
+unconditional), `train_batch(batch, batch_idx)` (the loss of one batch; `MLGenModule.training_step` runs it on
+Lightning's path or the fast path), and optionally `evaluation_step(batch, split)` for its
 own validation/test metrics.
 """
 
@@ -160,6 +162,10 @@ class GenerativeModule(MLGenModule):
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         """Automatic optimisation: each real optimizer step (not each batch, under accumulation) updates the EMA."""
         super().optimizer_step(*args, **kwargs)
+        self.on_weights_updated()
+
+    def on_weights_updated(self) -> None:
+        """After each optimizer step of a family Lightning optimises (also on the fast path): the EMA update."""
         self.update_ema()
 
     def nets(self) -> list[nn.Module]:

@@ -167,7 +167,7 @@ class VAE(GenerativeModule):
             self.log_dict(terms, on_epoch=True, batch_size=len(x), sync_dist=True, prog_bar=split == "val")
         return recon, kl, terms
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+    def train_batch(self, batch: Batch, batch_idx: int) -> Tensor:
         recon, kl, terms = self._step(batch, "train")
         beta = self.beta_at(self.global_step)
         loss = (recon + beta * kl).mean()

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ProgressBar
 
 from mlgen.checkpoints.atomic_io import AtomicCheckpointIO
+from mlgen.config.checks import require
 from mlgen.config.instantiate import build_from_config, instantiate_group
 from mlgen.distributed.hydra_ddp import pin_ddp_children_to_this_job, release_ddp_job
 from mlgen.distributed.interrupt import SaveOnTermination
@@ -59,6 +60,7 @@ def build_trainer(cfg: DictConfig, model: pl.LightningModule | None = None,
         trainer_args, slurm_callbacks = slurm_trainer_parts()
         callbacks += slurm_callbacks
     trainer_args["plugins"] = [*trainer_args.get("plugins", []), AtomicCheckpointIO()]  # no partial checkpoints
+    trainer_args.update(fast_path_trainer_args(cfg, model))
     strategy = cfg.trainer.get("strategy")
     if getattr(model, "ddp_find_unused_parameters", False) and strategy in _FIND_UNUSED:
         trainer_args["strategy"] = _FIND_UNUSED[strategy]
@@ -71,6 +73,20 @@ def build_trainer(cfg: DictConfig, model: pl.LightningModule | None = None,
     # process makes 1 and N processes start training from the same random state (same noise, masks).
     reset_seed()
     return trainer
+
+
+def fast_path_trainer_args(cfg: DictConfig, model: pl.LightningModule | None) -> dict[str, Any]:
+    """For a model on the fast path (several batches per Lightning step, `mlgen/models/fast_path.py`): the
+    module clips gradients itself with `trainer.gradient_clip_val`/`_algorithm`, which the Trainer then must
+    not get (Lightning refuses them under manual optimisation); gradient accumulation is refused."""
+    if model is None or getattr(model, "batches_per_step", 1) == 1 or model.manual_updates:
+        return {}
+    accumulate = cfg.trainer.get("accumulate_grad_batches", 1)
+    require(accumulate == 1, "trainer.accumulate_grad_batches", accumulate,
+            f"it can't be combined with data.batches_per_step={model.batches_per_step}, which runs an optimizer "
+            "step per batch", "set data.batches_per_step=1 to accumulate gradients, or trainer.accumulate_grad_batches=1")
+    model.gradient_clipping = (cfg.trainer.get("gradient_clip_val"), cfg.trainer.get("gradient_clip_algorithm"))
+    return {"gradient_clip_val": None, "gradient_clip_algorithm": None}
 
 
 def metrics_as_floats(metrics: dict[str, Any]) -> dict[str, float]:

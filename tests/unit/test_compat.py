@@ -25,6 +25,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlgen.compat import (
     attached_trainer,
+    batches_stepped,
+    count_stepped_batch,
     failed_job_error,
     hpc_checkpoint_path,
     loggers_write_this_step,
@@ -46,9 +48,11 @@ class Probe(pl.LightningModule):
         self.attached: list[bool] = []
         self.write_steps: list[int] = []
         self.processed: list[tuple[int, int, int]] = []  # (epoch, batch_idx, processed) after each batch
+        self.stepped: list[int] = []  # batches stepped before each training step
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         self.attached.append(attached_trainer(self) is self.trainer)
+        self.stepped.append(batches_stepped(self.trainer))
         if loggers_write_this_step(self.trainer):
             self.write_steps.append(self.global_step)
         loss = torch.nn.functional.mse_loss(self.net(batch[0]), batch[1])
@@ -109,6 +113,14 @@ def test_loggers_write_every_step_under_fast_dev_run(tmp_path):
 def test_processed_training_batches_counts_the_batches_of_the_current_epoch(fitted):
     module, _, _ = fitted
     assert module.processed == [(epoch, i, i + 1) for epoch in range(2) for i in range(BATCHES_PER_EPOCH)]
+
+
+def test_batches_stepped_counts_the_run_s_batches_and_count_stepped_batch_adds_one(fitted):
+    module, trainer, _ = fitted
+    assert module.stepped == list(range(2 * BATCHES_PER_EPOCH))  # the 0-based step the loggers write at
+    before = batches_stepped(trainer)
+    count_stepped_batch(trainer)
+    assert batches_stepped(trainer) == before + 1 == 2 * BATCHES_PER_EPOCH + 1
 
 
 def test_hpc_checkpoint_path_numbers_the_next_file(fitted, tmp_path):
@@ -195,6 +207,8 @@ def test_the_private_attribute_scan_is_not_blind(fitted):
     assert [line for _, line in compat] == [
         "return module._trainer",
         "return bool(trainer.fast_dev_run or trainer._logger_connector.should_update_logs)",
+        "return trainer.fit_loop.epoch_loop._batches_that_stepped",
+        "trainer.fit_loop.epoch_loop._batches_that_stepped += 1",
         "return trainer._checkpoint_connector.hpc_save_path(folder)",
         "return job_return._return_value",
         "return trial._trial_id",

@@ -36,7 +36,7 @@ class Tiny(GenerativeModule):
         self.seen_labels.append(labels)
         return self.sampling_net("net")(self.noise(n, 3))
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def train_batch(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self.net(batch[0]).pow(2).mean()
 
 

@@ -166,7 +166,7 @@ class DDPM(GenerativeModule):
         drop = global_batch_rows(lambda m: torch.rand(m, device=y.device), len(y)) < p
         return torch.where(drop, torch.full_like(y, self.num_classes), y)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+    def train_batch(self, batch: Batch, batch_idx: int) -> Tensor:
         x, y = batch
         loss = self.diffusion_loss(x, self.training_labels(y))
         self.log_train_values({"train/loss": loss}, len(x))

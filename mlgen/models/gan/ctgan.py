@@ -170,7 +170,7 @@ class CTGAN(GAN):
         return loss.mean()
 
     # --- training ------------------------------------------------------------------------
-    def training_step(self, batch: Batch, batch_idx: int) -> None:
+    def train_batch(self, batch: Batch, batch_idx: int) -> None:
         pac = self.hparams.pac
         n = pac * math.ceil(len(batch[0]) / pac)
         real, labels, vector, span, slot = self.sampler.draw(n)

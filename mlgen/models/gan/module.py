@@ -49,6 +49,7 @@ class GAN(GenerativeModule):
     """
 
     ddp_find_unused_parameters = True  # each backward reaches one of the two nets (see the module docstring)
+    manual_updates = True  # train_batch steps D and G itself (manual optimisation)
     sampling_nets = ("generator",)
 
     def __init__(
@@ -70,7 +71,6 @@ class GAN(GenerativeModule):
         check_int("model.n_critic", n_critic, 1, 1)
         check_number("model.gp_weight", gp_weight, 0.0, example=10.0)
         super().__init__(**kwargs)
-        self.automatic_optimization = False
 
     def build_nets(self) -> None:
         hp = self.hparams
@@ -90,7 +90,7 @@ class GAN(GenerativeModule):
             self.optimizer_config(hp.d_optimizer, hp.d_scheduler, self.discriminator.parameters()),
         ]
 
-    def training_step(self, batch: Batch, batch_idx: int) -> None:
+    def train_batch(self, batch: Batch, batch_idx: int) -> None:
         x, y = batch
         labels = y if self.conditional else None
         opt_g, opt_d = self.optimizers()
