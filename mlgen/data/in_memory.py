@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Sampler
 
+from mlgen.config.checks import require
 from mlgen.data.step_batches import StepBatches
 
 
@@ -125,9 +126,15 @@ class InMemoryLoader:
                     yield StepBatches(x, y, self.batch_size, p * self._batches_per_pass() + offset // self.batch_size)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.sampler.epoch}
+        return {"epoch": self.sampler.epoch, "batches_per_step": self.batches_per_step}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sampler.set_epoch(state["epoch"])
         done = self.completed_batches() if self.completed_batches else 0
+        saved = state.get("batches_per_step", 1)
+        # Lightning counts the epoch's steps done in groups of the saved size: another size would skip other batches
+        require(not done or saved == self.batches_per_step, "data.batches_per_step", self.batches_per_step,
+                f"this checkpoint was written inside an epoch trained with {saved} batch(es) per step (its count of "
+                "steps done means that many batches each)", f"resume with data.batches_per_step={saved} (and the same "
+                "trainer.fast_dev_run and integer batch limits), or from a checkpoint written at an epoch's end")
         self._skip = done if done < len(self) else 0

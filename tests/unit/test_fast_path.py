@@ -111,6 +111,11 @@ def test_a_run_preempted_between_groups_resumes_to_the_same_weights(hook, tmp_pa
         assert torch.equal(a["state_dict"][name], b["state_dict"][name]), name
     for name in ("train/loss_epoch", "train/acc_epoch"):  # the epoch's running sums travelled in the checkpoint
         assert resumed.metrics[name] == pytest.approx(straight.metrics[name], abs=1e-6), name
+    # another group size would read the checkpoint's count of steps done as other batches
+    with pytest.raises(ConfigError, match=r"data.batches_per_step=1 is invalid: this checkpoint was written inside an "
+                                          r"epoch trained with 4 batch\(es\) per step.*Fix: resume with data.batches_per_step=4"):
+        train(compose_config("train", [*overrides, f"ckpt_path={mid}", "data.batches_per_step=1", "++callbacks.crash=null",
+                                       "trusted_targets=[tests.helpers.callbacks.CrashMidEpoch]"], tmp_path / "other"))
 
 
 def test_max_steps_inside_a_group_stops_at_that_step(tmp_path):
