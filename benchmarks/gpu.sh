@@ -21,7 +21,7 @@ run() {  # run NAME ARGS...: one benchmark call, its JSON in $OUT/gpu-NAME.json
 }
 
 EXTRA=("$@")
-run bf16 --precision bf16-mixed --families classifier vae gan
+run bf16 --precision bf16-mixed --families classifier vae gan --batches-per-step 8  # the fast path, and 1 per step
 run bf16-compile --precision bf16-mixed --compile --cases steps --families classifier --repeats 1  # compiles once per arm
 run cnn-bf16-channels-last --precision bf16-mixed --channels-last --cases steps --families classifier_cnn
 echo "tables above; JSON in $OUT/gpu-*.json"
