@@ -122,12 +122,10 @@ class MLGenModule(pl.LightningModule):
         """Lightning's automatic optimisation steps on `train_batch`'s loss; otherwise (GANs, or the fast path
         with several batches per step) `mlgen.models.fast_path` runs the updates."""
         if self.automatic_optimization:
-            if isinstance(batch, StepBatches):
-                raise ConfigError(
-                    f"data.batches_per_step groups {len(batch.y)} rows in one training step, but "
-                    f"model.batches_per_step={self.batches_per_step} trains one batch per step. Fix: set "
-                    "model.batches_per_step=${data.batches_per_step} (as conf/model/*.yaml do), or data.batches_per_step=1."
-                )
+            require(not isinstance(batch, StepBatches), "model.batches_per_step", self.batches_per_step,
+                    "the loader groups several batches per training step (data.batches_per_step > 1) and this model "
+                    "trains one batch per step", "set model.batches_per_step=${data.batches_per_step} (as "
+                    "conf/model/*.yaml do), or data.batches_per_step=1")
             return self.train_batch(batch, batch_idx)
         train_on_batches(self, batch, batch_idx)
         return None
@@ -166,6 +164,8 @@ class MLGenModule(pl.LightningModule):
         Lightning as `<name>_step` on the steps the loggers write (`trainer.log_every_n_steps`), and
         its mean over the epoch as `<name>_epoch` (and `<name>` for monitors), synced across ranks,
         at the epoch's end: the same names and numbers as `self.log(on_step=True, on_epoch=True)`.
+        On the fast path Lightning writes its loggers once per group of batches, so `<name>_step` values
+        are written to the loggers here, at the step Lightning would have written them.
         """
         for name, value in values.items():
             value = value.detach() if isinstance(value, Tensor) else torch.tensor(float(value), device=self.device)

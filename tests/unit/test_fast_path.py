@@ -137,8 +137,8 @@ def test_gradient_accumulation_is_refused_with_groups(tmp_path):
 
 def test_grouped_batches_reaching_a_model_trained_one_batch_per_step_are_refused(tmp_path):
     cfg = compose_config("train", [*COMMON, "data.batches_per_step=4", "model.batches_per_step=1"], tmp_path / "run")
-    with pytest.raises(ConfigError, match=r"model.batches_per_step=1 trains one batch per step. Fix: set "
-                                          r"model.batches_per_step=\$\{data.batches_per_step\}"):
+    with pytest.raises(ConfigError, match=r"model.batches_per_step=1 is invalid: the loader groups several batches per "
+                                          r"training step.*Fix: set model.batches_per_step=\$\{data.batches_per_step\}"):
         train(cfg)
 
 
