@@ -58,7 +58,8 @@ def seed_everything(seed: int) -> None:
 
 
 def fit_mlgen(dataset: str, model: str, out: Path, epochs: int | None, seed: int) -> tuple[Any, float, int, int]:
-    """Train `experiment=<dataset>_<model>`; the model, its CPU seconds, its epochs and batch size."""
+    """Train `experiment=<dataset>_<model>`; the model, its CPU seconds, its passes over the data (epochs
+    times `data.passes_per_epoch`) and batch size."""
     from mlgen.checkpoints.load import load_model
     from mlgen.tasks.train import train
 
@@ -73,7 +74,7 @@ def fit_mlgen(dataset: str, model: str, out: Path, epochs: int | None, seed: int
     result = train(cfg)
     seconds = time.process_time() - start
     trained, _ = load_model(result.output_dir / "checkpoints" / "last.ckpt")
-    return trained, seconds, int(cfg.trainer.max_epochs), int(cfg.data.batch_size)
+    return trained, seconds, int(cfg.trainer.max_epochs) * int(cfg.data.get("passes_per_epoch", 1)), int(cfg.data.batch_size)
 
 
 def sample_mlgen(model: Any, data: Any, n: int, labels_like: pd.Series, seed: int = 0) -> pd.DataFrame:
@@ -139,10 +140,10 @@ def run_dataset(dataset: str, kinds: list[str], seed: int, out: Path, quick: boo
     for kind in kinds:
         epochs = 2 if quick else None
         run_dir = out / dataset / f"mlgen_{kind}_seed{seed}"
-        model, seconds, mlgen_epochs, batch = fit_mlgen(dataset, kind, run_dir, epochs, seed)
-        steps = mlgen_epochs * math.ceil(len(train) / batch)
+        model, seconds, mlgen_passes, batch = fit_mlgen(dataset, kind, run_dir, epochs, seed)
+        steps = mlgen_passes * math.ceil(len(train) / batch)
         synthetic = sample_mlgen(model, data, len(train), train[data.spec.target], seed)
-        rows.append({"dataset": dataset, "arm": f"mlgen {kind}", "seed": seed, "epochs": mlgen_epochs, "steps": steps,
+        rows.append({"dataset": dataset, "arm": f"mlgen {kind}", "seed": seed, "epochs": mlgen_passes, "steps": steps,
                      "cpu_s": seconds, **score(synthetic, train, test, data)})
         matched = math.ceil(steps / sdv_steps_per_epoch(kind, len(train)))
         for label, sdv_epochs in (("defaults", 2 if quick else 300), ("matched steps", 2 if quick else matched)):
