@@ -164,20 +164,7 @@ class SyntheticDataModule(pl.LightningDataModule):
 
     def draw(self, count: int) -> tuple[Tensor, Tensor]:
         """`count` labelled samples in the data's space, class counts as configured, seeded."""
-        from mlgen.checkpoints.load import load_model
-
-        model, _ = load_model(self.generator_ckpt)
-        if not getattr(model, "conditional", False):
-            raise ConfigError(
-                f"data.generator_ckpt={self.generator_ckpt} is an unconditional {type(model).__name__}: its samples "
-                f"have no labels to train a classifier on. Fix: train a conditional model (model=cvae or model=cgan)."
-            )
-        if tuple(model.shape) != self.shape or model.num_classes != self.num_classes:
-            raise ConfigError(
-                f"data.generator_ckpt={self.generator_ckpt} makes examples of shape {list(model.shape)} in {model.num_classes} classes, "
-                f"but the real data has {list(self.shape)} and {self.num_classes}. Fix: use a generator trained on the same data."
-            )
-        model.configure_sampling("data.sampling.", **(self.hparams.sampling or {}))
+        model = checked_generator(self.generator_ckpt, self.shape, self.num_classes, self.hparams.sampling)
         counts = class_counts(count, self.num_classes, self.hparams.class_proportions)
         labels = torch.repeat_interleave(torch.arange(self.num_classes), torch.tensor(counts))
         model = model.to(self.hparams.device).eval()
@@ -196,3 +183,25 @@ class SyntheticDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> Any:
         return self.real.test_dataloader()
+
+
+def checked_generator(ckpt: Path | str, shape: Sequence[int], num_classes: int, sampling: Mapping[str, Any] | None,
+                      ckpt_key: str = "data.generator_ckpt", sampling_prefix: str = "data.sampling.") -> Any:
+    """The generator of `ckpt` set to sample with `sampling`, refused (naming the user's keys) unless it is a
+    conditional generator of examples of `shape` in `num_classes` classes: mlgen-synth calls this before its
+    first arm trains, the datamodule before it draws."""
+    from mlgen.checkpoints.load import load_model
+
+    model, _ = load_model(ckpt)
+    if not getattr(model, "conditional", False):
+        raise ConfigError(
+            f"{ckpt_key}={ckpt} is an unconditional {type(model).__name__}: its samples have no labels to "
+            f"train a classifier on. Fix: train a conditional generator (e.g. model=cvae, model=cgan or model=ddpm_cond)."
+        )
+    if tuple(model.shape) != tuple(shape) or model.num_classes != num_classes:
+        raise ConfigError(
+            f"{ckpt_key}={ckpt} makes examples of shape {list(model.shape)} in {model.num_classes} classes, "
+            f"but the real data has {list(shape)} and {num_classes}. Fix: use a generator trained on the same data."
+        )
+    model.configure_sampling(sampling_prefix, **(sampling or {}))
+    return model

@@ -8,10 +8,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlgen.checkpoints.allowlist import trusting_config_targets
 from mlgen.checkpoints.load import load_model
+from mlgen.config.checks import require
 from mlgen.config.instantiate import instantiate_datamodule
 from mlgen.errors import ConfigError
 from mlgen.tasks.common import build_trainer, finish, metrics_as_floats
-from mlgen.tasks.report import RunResult, sample_quality_note
+from mlgen.tasks.report import RunResult, sample_quality_notes
 
 
 @trusting_config_targets
@@ -21,6 +22,11 @@ def evaluate(cfg: DictConfig) -> RunResult:
         raise ConfigError("mlgen-eval needs ckpt_path, the checkpoint to test. Fix: mlgen-eval "
                           "ckpt_path=<run dir>/checkpoints/last.ckpt (or a best epoch_*.ckpt of that folder).")
     model, run_config = load_model(cfg.ckpt_path)
+    sampling = {key: value for key, value in (cfg.get("sampling") or {}).items() if value is not None}
+    if sampling:  # a classifier has no sampling; a VAE or GAN refuses options it lacks, naming them
+        require(hasattr(model, "configure_sampling"), "sampling", sampling, f"ckpt_path holds a {type(model).__name__}, which does not sample",
+                "leave sampling.* unset for it")
+        model.configure_sampling("sampling.", **sampling)
     data_cfg = OmegaConf.merge(run_config["data"], cfg.get("data") or {})
     datamodule = instantiate_datamodule(data_cfg)
     trainer = build_trainer(cfg, model)
@@ -29,5 +35,5 @@ def evaluate(cfg: DictConfig) -> RunResult:
         metrics = metrics_as_floats(trainer.callback_metrics)
     finally:
         finish(trainer)
-    note = sample_quality_note(model, metrics)
-    return RunResult(metrics, Path(cfg.paths.output_dir), tested_checkpoint=str(Path(cfg.ckpt_path).resolve()), notes=[note] if note else [])
+    return RunResult(metrics, Path(cfg.paths.output_dir), tested_checkpoint=str(Path(cfg.ckpt_path).resolve()),
+                     notes=sample_quality_notes(model, metrics))

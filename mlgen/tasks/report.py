@@ -62,18 +62,19 @@ def run_outputs(output_dir: str | Path) -> dict[str, Path]:
     return {name: path for name, path in paths.items() if path is not None and path.exists()}
 
 
-def sample_quality_note(model: Any, metrics: dict[str, float]) -> str | None:
-    """For a generative model that ran without a feature extractor: how to get FID/KID (and label agreement)."""
+def sample_quality_notes(model: Any, metrics: dict[str, float]) -> list[str]:
+    """The run's notes for the end-of-run table: for a generative model that ran without a feature
+    extractor, how to get FID/KID (and label agreement); none otherwise."""
     if not callable(getattr(model, "sample", None)) or any("fid" in name for name in metrics):
-        return None
+        return []
     from hydra.core.hydra_config import HydraConfig
 
     data = HydraConfig.get().runtime.choices.get("data") if HydraConfig.initialized() else None
     measured = "FID/KID and label agreement" if getattr(model, "conditional", False) else "FID/KID"
-    return (f"No sample-quality metrics: {measured} need a classifier trained on the same data, none was set. "
+    return [f"No sample-quality metrics: {measured} need a classifier trained on the same data, none was set. "
             f"Train one (mlgen-train model=classifier data={data or '<the same data>'}), then train this model with "
             "model.metrics.feature_ckpt=<that run dir>/checkpoints/last.ckpt to get val/ and test/ fid_clf, kid_clf"
-            f"{' and label_agreement' if getattr(model, 'conditional', False) else ''}.")
+            f"{' and label_agreement' if getattr(model, 'conditional', False) else ''}."]
 
 
 def shown_metrics(metrics: dict[str, float]) -> dict[str, float]:

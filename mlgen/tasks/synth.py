@@ -23,9 +23,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlgen.checkpoints.allowlist import trusting_config_targets
-from mlgen.checkpoints.load import load_checkpoint, load_model
+from mlgen.checkpoints.load import load_checkpoint
 from mlgen.config.checks import check_int, require
 from mlgen.config.instantiate import instantiate_datamodule
+from mlgen.data.synthetic import checked_generator
 from mlgen.tasks.train import train
 from mlgen.tracking.loggers import finish_loggers, instantiate_loggers
 
@@ -197,14 +198,15 @@ def steps_run(run_dir: str) -> int | None:
 @trusting_config_targets
 def synth(cfg: DictConfig) -> SynthReport:
     """Run every arm over every seed with one step budget; write `synth_report.json` into the run dir."""
-    generator, _ = load_model(cfg.generator_ckpt)  # refuse a bad or untrusted generator before the first arm trains,
-    if hasattr(generator, "configure_sampling"):  # and bad sampling options (a non-generator is refused when drawing)
-        generator.configure_sampling("synthetic.sampling.", **(cfg.synthetic.get("sampling") or {}))
     seeds = list(cfg.seeds)
     require(len(seeds) > 0 and all(isinstance(s, int) for s in seeds), "seeds", seeds,
             "it must be a non-empty list of integers", "e.g. seeds=[0,1,2]")
     plan = arms(cfg)
     prepared = {"real": training_set(arm_config(cfg, "real", plan["real"]))}
+    real = prepared["real"][0].real
+    # a bad, untrusted or unconditional generator and bad sampling options are refused before any arm draws or trains
+    checked_generator(cfg.generator_ckpt, real.shape, real.num_classes, cfg.synthetic.get("sampling"),
+                      "generator_ckpt", "synthetic.sampling.")
     cfg = with_real_class_proportions(cfg, prepared["real"][0])
     prepared.update({name: training_set(arm_config(cfg, name, arm)) for name, arm in plan.items() if name != "real"})
     steps = step_budget(cfg, prepared["real"][2])

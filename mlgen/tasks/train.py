@@ -14,7 +14,7 @@ from mlgen.checkpoints.load import load_checkpoint
 from mlgen.config.instantiate import instantiate_datamodule, instantiate_model
 from mlgen.errors import ConfigError
 from mlgen.tasks.common import build_trainer, config_as_dict, finish, metrics_as_floats
-from mlgen.tasks.report import RunResult, sample_quality_note
+from mlgen.tasks.report import RunResult, sample_quality_notes
 from mlgen.tasks.resume import config_for_resume
 from mlgen.tasks.run_checks import MonitorIsLogged, check_training_config
 
@@ -47,8 +47,7 @@ def train(cfg: DictConfig) -> RunResult:
         finish(trainer)
     metrics = {**fit_metrics, **test_metrics}
     name, value = _objective(cfg, trainer, metrics)
-    note = sample_quality_note(model, metrics)
-    return RunResult(metrics, Path(cfg.paths.output_dir), name, value, best, notes=[note] if note else [])
+    return RunResult(metrics, Path(cfg.paths.output_dir), name, value, best, notes=sample_quality_notes(model, metrics))
 
 
 def _best_checkpoint(trainer: pl.Trainer) -> str | None:

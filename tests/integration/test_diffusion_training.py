@@ -120,3 +120,21 @@ def test_bad_sampling_options_are_refused_before_anything_is_written(runs, tmp_p
     with pytest.raises(ConfigError, match=message):
         (sample if task == "sample" else synth)(cfg)
     assert list(out.iterdir()) == []  # no samples, no arm trained
+
+
+@pytest.mark.slow
+def test_mlgen_eval_tests_a_diffusion_checkpoint_with_other_sampling_options(runs, tmp_path):
+    """`mlgen-eval sampling.*=` draws the test samples with other DDIM steps and guidance than the checkpoint's
+    (the README's MNIST FID without guidance); a checkpoint that does not sample refuses the options."""
+    from mlgen.errors import ConfigError
+    from mlgen.tasks.evaluate import evaluate
+
+    quiet = ["logger=none", "trainer.enable_progress_bar=false"]
+    ckpt = runs["ddpm"].output_dir / "checkpoints" / "last.ckpt"
+    few = evaluate(compose_config("eval", [f"ckpt_path={ckpt}", "sampling.sampling_steps=3", "sampling.guidance_scale=1", *quiet],
+                                  tmp_path / "few")).metrics
+    # 3 unguided steps draw worse digits than the trained 50 guided ones (seen: fid_clf 7.5 at 50 steps)
+    assert few["test/fid_clf"] > 2 * runs["ddpm"].metrics["test/fid_clf"], few
+    assert few["test/label_agreement"] < runs["ddpm"].metrics["test/label_agreement"], few
+    with pytest.raises(ConfigError, match=r"sampling=.*guidance_scale.* is invalid: ckpt_path holds a Classifier, which does not sample"):
+        evaluate(compose_config("eval", [f"ckpt_path={runs['clf']}", "sampling.guidance_scale=2", *quiet], tmp_path / "clf"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlgen.tasks.evaluate import evaluate
-from mlgen.tasks.report import print_result, sample_quality_note
+from mlgen.tasks.report import print_result, sample_quality_notes
 from mlgen.tasks.train import train
 from tests.helpers.config import CPU_QUICK, compose_config
 
@@ -39,7 +39,7 @@ def test_gan_without_feature_ckpt_shows_its_losses_and_how_to_get_fid(gan_run, c
     assert "model.metrics.feature_ckpt=<that run dir>/checkpoints/last.ckpt" in note and "label_agreement" in note
 
 
-def test_sample_quality_note_only_where_sample_quality_is_missing():
+def test_sample_quality_notes_only_where_sample_quality_is_missing():
     class Classifier:
         pass
 
@@ -49,9 +49,9 @@ def test_sample_quality_note_only_where_sample_quality_is_missing():
         def sample(self, n, labels=None):
             raise AssertionError
 
-    assert sample_quality_note(Classifier(), {}) is None
-    assert sample_quality_note(Generator(), {"test/fid_clf": 3.0}) is None
-    note = sample_quality_note(Generator(), {"test/loss": 1.0})
+    assert sample_quality_notes(Classifier(), {}) == []
+    assert sample_quality_notes(Generator(), {"test/fid_clf": 3.0}) == []
+    [note] = sample_quality_notes(Generator(), {"test/loss": 1.0})
     assert "FID/KID need a classifier" in note and "label" not in note
 
 

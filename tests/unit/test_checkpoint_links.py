@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 
+import pytest
 import torch
 
 from mlgen.checkpoints.atomic_io import AtomicCheckpointIO
@@ -107,3 +108,44 @@ def test_a_file_replaced_since_it_was_written_is_not_linked(tmp_path):
     io.save_checkpoint(_checkpoint(10), tmp_path / "last.ckpt")
     assert not (tmp_path / "last.ckpt").samefile(tmp_path / "epoch_000.ckpt")
     assert io.load_checkpoint(tmp_path / "last.ckpt")["global_step"] == 10
+
+
+def _differences(a: object, b: object, where: str = "") -> list[str]:
+    """Where two loaded checkpoints differ, key by key (tensors by value)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(set(a) | set(b), key=str)
+        return [d for k in keys for d in (_differences(a.get(k), b.get(k), f"{where}/{k}") if k in a and k in b else [f"{where}/{k}"])]
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{where}[{i}]")]
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return [] if a.shape == b.shape and torch.equal(a, b) else [where]
+    return [] if a == b else [where]
+
+
+def _run_dir_named(state: object, run_dir: str) -> object:
+    """`state` with the run dir in every string (config paths, callback paths) replaced by `RUN`."""
+    if isinstance(state, dict):
+        return {_run_dir_named(k, run_dir): _run_dir_named(v, run_dir) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_run_dir_named(v, run_dir) for v in state)
+    return state.replace(run_dir, "RUN") if isinstance(state, str) else state
+
+
+@pytest.mark.slow
+def test_a_linked_last_checkpoint_holds_what_a_written_one_holds_key_by_key(tmp_path, monkeypatch):
+    """The link stands in for a write of last.ckpt: same training position, so the same weights, optimizer,
+    loops, RNG, callback states and config, apart from the directory the run wrote to."""
+    quick = [*CPU_QUICK, "test=false", "model.scheduler=null", "trainer.max_epochs=2", "seed=5"]
+    linked = train(compose_config("train", quick, tmp_path / "linked")).output_dir / "checkpoints"
+    assert (linked / "last.ckpt").samefile(linked / "epoch_001.ckpt")
+
+    def no_links(*args: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    written = train(compose_config("train", quick, tmp_path / "written")).output_dir / "checkpoints"
+    assert not (written / "last.ckpt").samefile(written / "epoch_001.ckpt")
+    a, b = (_run_dir_named(torch.load(path / "last.ckpt", map_location="cpu", weights_only=True), str(path.parent))
+            for path in (linked, written))
+    assert _differences(a, b) == []
+    assert {"state_dict", "optimizer_states", "loops", "callbacks", "mlgen_rng_states"} <= set(a)
