@@ -11,6 +11,7 @@ from mlgen.errors import ConfigError
 from mlgen.tasks.evaluate import evaluate
 from mlgen.tasks.train import train
 from tests.helpers.config import CPU_QUICK, compose_config
+from tests.helpers.resume import crash_mid_epoch_and_resume
 
 NETS = ["classifier", "classifier_cnn", "classifier_resnet"]
 DATA = ["digits", "mnist", "fashion_mnist", "kmnist", "cifar10"]
@@ -134,13 +135,7 @@ def test_resume_from_a_mid_epoch_checkpoint_ends_with_identical_weights(hook, tm
     common = [*CPU_QUICK, "trainer.max_epochs=2", "trainer.deterministic=true", "seed=3", "data.batch_size=32",
               "model.net.dropout=0.3", "test=false"]
     uninterrupted = train(compose_config("train", common, tmp_path / "straight"))
-    mid = tmp_path / "mid.ckpt"
-    crash = ["+callbacks.crash._target_=tests.helpers.callbacks.CrashMidEpoch", "+callbacks.crash.step=50",
-             f"+callbacks.crash.path={mid}", f"+callbacks.crash.hook={hook}"]
-    with pytest.raises(SystemExit):
-        train(compose_config("train", [*common, *crash], tmp_path / "crashed"))
-    resumed = train(compose_config("train", [*common, f"ckpt_path={mid}", "++callbacks.crash=null", "trusted_targets=[tests.helpers.callbacks.CrashMidEpoch]"],
-                                   tmp_path / "resumed"))
+    resumed = crash_mid_epoch_and_resume(tmp_path, common, step=50, hook=hook)
     straight = _weights(tmp_path / "straight" / "checkpoints" / "last.ckpt")
     again = _weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
     for name in straight:  # step 50 lies in epoch 1 (41 batches per epoch): a mid-epoch resume
@@ -164,13 +159,7 @@ def test_several_passes_per_epoch_train_like_as_many_one_pass_epochs_and_resume_
     assert (one["epoch"], two["epoch"]) == (3, 1) and one["global_step"] == two["global_step"] == 4 * 7  # 437 rows, batch 64
     assert all(torch.equal(one["state_dict"][name], two["state_dict"][name]) for name in one["state_dict"])
 
-    mid = tmp_path / "mid.ckpt"  # step 10: the 4th batch of epoch 0's second pass
-    crash = ["+callbacks.crash._target_=tests.helpers.callbacks.CrashMidEpoch", "+callbacks.crash.step=10",
-             f"+callbacks.crash.path={mid}", "+callbacks.crash.hook=on_train_batch_end"]
-    with pytest.raises(SystemExit):
-        train(compose_config("train", [*two_passes, *crash], tmp_path / "crashed"))
-    train(compose_config("train", [*two_passes, f"ckpt_path={mid}", "++callbacks.crash=null",
-                                   "trusted_targets=[tests.helpers.callbacks.CrashMidEpoch]"], tmp_path / "resumed"))
+    crash_mid_epoch_and_resume(tmp_path, two_passes, step=10)  # step 10: the 4th batch of epoch 0's second pass
     again = _weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
     assert all(torch.equal(two["state_dict"][name], again[name]) for name in again)
 

@@ -17,6 +17,7 @@ from mlgen.errors import ConfigError
 from mlgen.tasks.common import build_trainer
 from mlgen.tasks.train import train
 from tests.helpers.config import CPU_QUICK, compose_config
+from tests.helpers.resume import CRASH_TRUSTED, crash_mid_epoch_and_resume
 
 # digits: 1,294 training rows, 21 batches of 64 per epoch (the last of 14 rows); groups of 4: 4 + 4 + 4 + 4 + 4 + 1
 COMMON = [*CPU_QUICK, "trainer.deterministic=true", "seed=5", "test=false", "trainer.log_every_n_steps=5",
@@ -99,12 +100,7 @@ def test_a_run_preempted_between_groups_resumes_to_the_same_weights(hook, tmp_pa
     overrides = [*COMMON, "trainer.max_epochs=2", "model.net.dropout=0.3", "data.batches_per_step=4"]
     straight = train(compose_config("train", overrides, tmp_path / "straight"))
     mid = tmp_path / "mid.ckpt"
-    crash = ["+callbacks.crash._target_=tests.helpers.callbacks.CrashMidEpoch", "+callbacks.crash.step=29",
-             f"+callbacks.crash.path={mid}", f"+callbacks.crash.hook={hook}"]
-    with pytest.raises(SystemExit):
-        train(compose_config("train", [*overrides, *crash], tmp_path / "crashed"))
-    resumed = train(compose_config("train", [*overrides, f"ckpt_path={mid}", "++callbacks.crash=null",
-                                             "trusted_targets=[tests.helpers.callbacks.CrashMidEpoch]"], tmp_path / "resumed"))
+    resumed = crash_mid_epoch_and_resume(tmp_path, overrides, step=29, hook=hook, mid=mid)
     a, b = _checkpoint(tmp_path / "straight"), _checkpoint(tmp_path / "resumed")
     assert a["global_step"] == b["global_step"] == 42
     for name in a["state_dict"]:
@@ -115,7 +111,7 @@ def test_a_run_preempted_between_groups_resumes_to_the_same_weights(hook, tmp_pa
     with pytest.raises(ConfigError, match=r"data.batches_per_step=1 is invalid: this checkpoint was written inside an "
                                           r"epoch trained with 4 batch\(es\) per step.*Fix: resume with data.batches_per_step=4"):
         train(compose_config("train", [*overrides, f"ckpt_path={mid}", "data.batches_per_step=1", "++callbacks.crash=null",
-                                       "trusted_targets=[tests.helpers.callbacks.CrashMidEpoch]"], tmp_path / "other"))
+                                       CRASH_TRUSTED], tmp_path / "other"))
 
 
 def test_max_steps_inside_a_group_stops_at_that_step(tmp_path):
