@@ -22,6 +22,7 @@ import functools
 import logging
 import math
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ import optuna
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from mlgen.compat import failed_job_error, optuna_search_space, optuna_trial_id
 from mlgen.errors import ConfigError
@@ -53,6 +55,9 @@ def trials_to_go(study: optuna.Study, n_trials: int) -> int:
     return max(0, n_trials - len(study.get_trials(deepcopy=False, states=COUNTED_STATES)))
 
 
+STORAGE_ATTEMPTS = 5
+
+
 def build_storage(url: Any, heartbeat_interval: int, grace_period: int | None) -> Any:
     """A database URL becomes an RDBStorage with heartbeats; None (in memory) and anything else pass through.
     sqlite waits up to a minute for a lock: several workers on a shared filesystem write to one file."""
@@ -61,8 +66,20 @@ def build_storage(url: Any, heartbeat_interval: int, grace_period: int | None) -
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
-                                      grace_period=grace_period)
+
+    def build() -> optuna.storages.RDBStorage:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+                                          grace_period=grace_period)
+
+    # Written by hand (Optuna doesn't guard it): workers started together on a new database (Slurm array tasks)
+    # each create its schema, and all but the first can fail on the schema's version row (IntegrityError, seen
+    # in tests/integration/test_sweep_cli.py). The schema exists by then, so building the storage again succeeds.
+    for attempt in range(1, STORAGE_ATTEMPTS):
+        try:
+            return build()
+        except SQLAlchemyError:
+            time.sleep(attempt)
+    return build()  # the last attempt raises what it meets
 
 
 def directions(direction: Any) -> list[str]:

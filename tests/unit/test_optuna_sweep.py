@@ -80,3 +80,20 @@ def test_without_the_sweep_extra_the_plugin_defines_nothing_and_hydra_starts_qui
     proc = subprocess.run([sys.executable, "-c", f"{hide}; import hydra_plugins.mlgen_sweeper as m; m.register(); "
                            "print(hasattr(m, 'ResumableOptunaSweeper'))"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.split() == ["False"], proc.stderr
+
+
+@pytest.mark.slow
+def test_workers_opening_a_new_database_at_the_same_moment_all_get_the_storage(tmp_path):
+    """Slurm array tasks start together on a new sweep database: each one creates its schema, and without the
+    retry all but the first can fail on the schema's version row (seen in CI; 1 of these 4 processes failed
+    with `STORAGE_ATTEMPTS = 1`). Four processes, released together, must all open it and see one study."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    start = time.time() + 4  # every process waits until then, so their schema creation overlaps
+    code = ("import sys, time; from mlgen.tracking.optuna_sweep import build_storage; import optuna; "
+            f"time.sleep(max(0.0, {start} - time.time())); storage = build_storage({url!r}, 60, None); "
+            "optuna.create_study(study_name='s', storage=storage, load_if_exists=True); print('ok')")
+    workers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for _ in range(4)]
+    outputs = [w.communicate(timeout=120)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0] * 4, "\n".join(o[-1500:] for o in outputs)
+    assert len(optuna.get_all_study_summaries(build_storage(url, 60, None))) == 1
