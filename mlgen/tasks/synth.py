@@ -159,9 +159,8 @@ def training_set(run: DictConfig) -> tuple[Any, int, int]:
     datamodule = instantiate_datamodule(run.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    real = datamodule.real
-    steps_per_pass = math.ceil(len(real.datasets["train"]) / int(real.hparams.batch_size))
-    return datamodule, len(real.datasets["train"]), steps_per_pass * int(real.hparams.get("passes_per_epoch", 1))
+    # the loader's own length: one optimizer step per batch, over every pass of `data.passes_per_epoch`
+    return datamodule, len(datamodule.real.datasets["train"]), len(datamodule.train_dataloader())
 
 
 def with_real_class_proportions(cfg: DictConfig, real_arm: Any) -> DictConfig:
