@@ -1,13 +1,41 @@
-"""Test-wide settings: W&B never touches $HOME or the network, runs stay in tmp dirs."""
+"""Test-wide settings: W&B never touches $HOME or the network, runs stay in tmp dirs; pytest-xdist workers
+share the machine's cores instead of each using all of them."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+import torch
 
 from tests.helpers.cifar_files import cifar_root  # noqa: F401  (fixture)
 from tests.helpers.mnist_files import random_mnist, real_mnist_split
+
+_MAX_WORKERS = 4  # more workers than this gain little: many tests run 2-process DDP jobs of their own
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (the default in pyproject.toml): one worker per usable core, at most _MAX_WORKERS."""
+    return max(1, min(_MAX_WORKERS, _usable_cores()))
+
+
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    # Each worker (and every process a test starts) gets its share of the cores: torch's default of one
+    # OpenMP thread per core in every worker oversubscribes the CPU, which slows OpenMP several-fold.
+    _threads = max(1, _usable_cores() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_threads))
+    torch.set_num_threads(_threads)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup`, every test of the one local Slurm cluster (fixed ports) runs in one worker."""
+    for item in items:
+        if item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.xdist_group("slurm-cluster"))
 
 
 @pytest.fixture(autouse=True)
