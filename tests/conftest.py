@@ -4,6 +4,7 @@ share the machine's cores instead of each using all of them."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,11 +32,19 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     torch.set_num_threads(_threads)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `--dist loadgroup`, every test of the one local Slurm cluster (fixed ports) runs in one worker."""
-    for item in items:
-        if item.get_closest_marker("slurm"):
-            item.add_marker(pytest.mark.xdist_group("slurm-cluster"))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Whole files go to one worker (`--dist loadfile`: module-scoped fixtures are built once), and all files
+    of the local Slurm cluster (`test_slurm_*.py`: one cluster per machine, fixed ports, one munged) to one worker.
+    By hand because xdist's `xdist_group` markers are not applied under pytest 9.2 (xdist 3.8 renames
+    `item._nodeid`, which pytest 9.2 no longer reads)."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileAndSlurmScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return "slurm-cluster" if Path(path).name.startswith("test_slurm_") else path
+
+    return FileAndSlurmScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)

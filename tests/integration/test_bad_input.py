@@ -22,10 +22,6 @@ def _snapshot(folder: Path) -> dict[str, tuple[float, str]]:
     }
 
 
-# Its module-scoped fixtures are built once per worker: pytest-xdist keeps these tests in one worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
-
 @pytest.fixture(scope="module")
 def earlier_run(tmp_path_factory):
     logs = tmp_path_factory.mktemp("logs")

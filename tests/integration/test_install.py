@@ -28,8 +28,7 @@ OTHER_TORCH = "2.13.0"  # the lowest torch pyproject.toml declares
 PAIRED_TORCHVISION = "0.28.0"  # the torchvision release built for it
 SMOKE = Path(__file__).with_name("torch_floor_smoke.py")
 
-# Its module-scoped fixtures (venvs) are built once per worker: pytest-xdist keeps these tests in one worker.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(__name__)]
+pytestmark = pytest.mark.slow
 
 
 def _pinned(name: str) -> str:

@@ -24,10 +24,6 @@ def printed(capsys, result, title):
     return capsys.readouterr().out.splitlines()
 
 
-# Its module-scoped fixtures are built once per worker: pytest-xdist keeps these tests in one worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
-
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory):
     return train(compose_config("train", QUICK_GAN, tmp_path_factory.mktemp("gan") / "run"))

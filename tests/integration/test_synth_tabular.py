@@ -26,10 +26,6 @@ def small_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"age": rng.integers(18, 80, n), "income": income, "city": city, "label": label})
 
 
-# Its module-scoped fixtures are built once per worker: pytest-xdist keeps these tests in one worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
-
 @pytest.fixture(scope="module")
 def table_data(tmp_path_factory):
     path = tmp_path_factory.mktemp("table") / "table.csv"

@@ -28,10 +28,6 @@ def _generator(tmp_path_factory, model: str, epochs: int) -> str:
     return str(train(cfg).output_dir / "checkpoints" / "last.ckpt")
 
 
-# Its module-scoped fixtures are built once per worker: pytest-xdist keeps these tests in one worker.
-pytestmark = pytest.mark.xdist_group(__name__)
-
-
 @pytest.fixture(scope="module")
 def cvae_ckpt(tmp_path_factory):
     return _generator(tmp_path_factory, "cvae", epochs=30)
