@@ -76,7 +76,7 @@ class MLGenModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         check_choice("model.monitor_mode", monitor_mode, ("min", "max"))
-        check_int("model.batches_per_step", batches_per_step, 1, 8)
+        check_int("model.batches_per_step", batches_per_step, low=1, example=8)
         check_optimizer_config(optimizer, "model.optimizer")
         check_scheduler_config(scheduler, "model.scheduler")
         self.save_hyperparameters(logger=False)  # the run logs the whole composed config instead
