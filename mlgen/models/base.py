@@ -212,7 +212,9 @@ class MLGenModule(pl.LightningModule):
         running sums, so that the epoch's means cover the batches before the interruption too."""
         restored, self._restored_train_sums = self._restored_train_sums, None
         if restored and restored["epoch"] == self.current_epoch:
-            self._train_sums = {name: [total.to(self.device), count] for name, (total, count) in restored["sums"].items()}
+            for name, (totals, counts) in restored["sums"].items():
+                total, count = _rank_share(totals, counts, self.global_rank, self.trainer.world_size)
+                self._train_sums[name] = [total.to(self.device), count]
 
     def on_train_epoch_end(self) -> None:
         means = {name: total / count for name, (total, count) in self._train_sums.items()}
@@ -251,8 +253,17 @@ class MLGenModule(pl.LightningModule):
         self._stop_if_diverged(sums)
         checkpoint["mlgen_rng_states"] = rng_states()
         if self._train_sums:  # written inside an epoch (after its end, they are cleared)
-            sums = {name: [total.detach().cpu(), count] for name, (total, count) in self._train_sums.items()}
-            checkpoint["mlgen_train_sums"] = {"epoch": self.current_epoch, "sums": sums}
+            checkpoint["mlgen_train_sums"] = {"epoch": self.current_epoch, "sums": self._sums_of_every_rank()}
+
+    def _sums_of_every_rank(self) -> dict[str, list[Any]]:
+        """name -> [the running sum of each rank, the count of each rank]. Each rank's sums cover only its own
+        shard and only rank 0 writes the checkpoint, so they are gathered (every rank saves: Lightning's
+        `save_checkpoint` is collective)."""
+        names = sorted(self._train_sums)
+        totals = torch.stack([self._train_sums[n][0].detach().float().reshape(()) for n in names])
+        counts = torch.tensor([float(self._train_sums[n][1]) for n in names], device=totals.device)
+        gathered = self.all_gather(torch.stack([totals, counts])).reshape(-1, 2, len(names)).cpu()  # [ranks, 2, names]
+        return {n: [gathered[:, 0, i].clone(), [int(c) for c in gathered[:, 1, i].tolist()]] for i, n in enumerate(names)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "mlgen_rng_states" in checkpoint:
@@ -297,3 +308,13 @@ def check_optimizer_config(cfg: Mapping[str, Any], key: str) -> None:
     except Exception as err:
         cause = err.__cause__ or err
         raise ConfigError(f"{key} is invalid: {cause}. Fix: correct that value under {key}.") from None
+
+
+def _rank_share(totals: Tensor, counts: Any, rank: int, world_size: int) -> tuple[Tensor, float]:
+    """This rank's running sum and count from a mid-epoch checkpoint: its own where the checkpoint was
+    written by as many ranks; else an equal share of the total, which keeps the epoch's mean over all ranks."""
+    totals = torch.as_tensor(totals, dtype=torch.float32).reshape(-1)
+    counts = [counts] if isinstance(counts, (int, float)) else list(counts)  # one process wrote a scalar sum
+    if len(counts) == world_size == len(totals):
+        return totals[rank].clone(), counts[rank]
+    return totals.sum() / world_size, sum(counts) / world_size
