@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from mlgen.tasks.synth import synth
 from mlgen.tasks.train import train
@@ -70,3 +71,32 @@ def test_mlgen_synth_scores_a_tables_samples(tvae_ckpt, table_data, tmp_path):
     assert run.summary["synth/steps"] == 40
     (logged,) = run.rows_with("synth/columns._type")  # the reader flattens nested values with dots
     assert logged["synth/columns._type"] == "table-file" and logged["synth/columns.nrows"] == 4
+
+
+def test_samples_of_quantile_encoded_columns_are_not_cut_to_plus_minus_one(table_data, tmp_path):
+    """`data.continuous=quantile` encodes a number as a standard-normal scalar (not bounded by [-1, 1]): the
+    synthetic training set keeps the generator's values, so decoded samples reach past the real column's
+    16th and 84th percentiles (what -1 and 1 decode to), where clamping (right for images) would stop them all."""
+    from mlgen.config.instantiate import instantiate_datamodule
+
+    quantile = [*table_data, "data.continuous=quantile"]
+    out = tmp_path / "tvae"
+    cfg = compose_config("train", [*CPU_QUICK, *quantile, "model=tvae", "data.batch_size=256", "data.passes_per_epoch=10",
+                                   "trainer.max_epochs=30", "trainer.check_val_every_n_epoch=30", "callbacks=default",
+                                   "callbacks.model_summary=null", "model.iwae_samples=2", "test=false"], out)
+    ckpt = train(cfg).output_dir / "checkpoints" / "last.ckpt"
+    real_data = [f"data.real.{o.removeprefix('data.')}" for o in quantile if o != "data=csv"]
+    cfg = compose_config("train", [*CPU_QUICK, "data=synthetic", "data@data.real=csv", *real_data,
+                                   f"data.generator_ckpt={ckpt}", "model=classifier"], tmp_path / "synth")
+    synthetic = instantiate_datamodule(cfg.data)
+    synthetic.prepare_data()
+    synthetic.setup("fit")
+    table = synthetic.real
+    income = next(s.start for s in table.layout if s.column == "income" and s.kind == "value")
+    x, y = table.datasets["synthetic"].tensors
+    assert x[:, income].abs().max() > 1.1, "the quantile scalars were clamped to [-1, 1]"
+    decoded = table.decode(x, y)["income"]
+    edges = x[:2].clone()
+    edges[:, income] = torch.tensor([-1.0, 1.0])  # the values a scalar clamped to [-1, 1] decodes to at most
+    low, high = table.decode(edges, y[:2])["income"]
+    assert ((decoded < low - 1) | (decoded > high + 1)).sum() >= 3, (decoded.min(), decoded.max(), low, high)
