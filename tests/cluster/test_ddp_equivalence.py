@@ -1,6 +1,7 @@
 """2-process DDP on CPU (`trainer=ddp_cpu`, the real `mlgen-train` CLI) ends with the same weights as one
 process whose batch is the global batch (2 x 16 = 32), for a classifier, a VAE, a GAN (G, D and the EMA
-generator), a DDPM, and the tabular TVAE and CTGAN; and DDP under Hydra leaves exactly one run dir."""
+generator), a DDPM, and the tabular TVAE and CTGAN, also on the fast path (`data.batches_per_step`); and DDP
+under Hydra leaves exactly one run dir."""
 
 from __future__ import annotations
 
@@ -79,6 +80,21 @@ def test_two_ranks_match_one_process_with_the_global_batch(tmp_path: Path, model
     assert ddp["state_dict"].keys() == single["state_dict"].keys()
     for name, weight in single["state_dict"].items():
         torch.testing.assert_close(ddp["state_dict"][name], weight, rtol=1e-4, atol=ATOL.get(model, 1e-5), msg=name)
+
+
+@pytest.mark.parametrize("model", ["classifier", "vae", "gan"])
+def test_the_fast_path_under_ddp_matches_one_process_on_lightnings_loop(tmp_path: Path, model: str) -> None:
+    """`data.batches_per_step=4` on 2 ranks (each Lightning step trains 4 batches, DDP syncing each backward)
+    ends where one process with the global batch and one batch per step ends."""
+    ddp, _ = _train(tmp_path, "ddp", ["trainer=ddp_cpu", "data.batch_size=16", "data.batches_per_step=4", *MODELS[model]],
+                    LOSS[model])
+    single, _ = _train(tmp_path, "single", ["trainer=cpu", "data.batch_size=32", *MODELS[model]], LOSS[model])
+    assert ddp["global_step"] == single["global_step"] == 2 * 41 * STEPS_PER_BATCH[model]
+    # Lightning ran one step per group of 4 batches (41 batches an epoch: 11 groups), not per batch
+    assert ddp["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"] == 2 * 11
+    assert ddp["state_dict"].keys() == single["state_dict"].keys()
+    for name, weight in single["state_dict"].items():
+        torch.testing.assert_close(ddp["state_dict"][name], weight, rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_ddp_multirun_keeps_both_ranks_in_each_jobs_dir(tmp_path: Path) -> None:
