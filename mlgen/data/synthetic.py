@@ -168,15 +168,15 @@ class SyntheticDataModule(pl.LightningDataModule):
         counts = class_counts(count, self.num_classes, self.hparams.class_proportions)
         labels = torch.repeat_interleave(torch.arange(self.num_classes), torch.tensor(counts))
         model = model.to(self.hparams.device).eval()
-        # images live in [-1, 1]; an encoded table row does not (quantile scalars are standard normal), and
-        # the tabular models bound their own tanh spans
-        bound = (lambda x: x.clamp_(-1, 1)) if len(self.shape) == 3 else (lambda x: x)
         chunks = []
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.hparams.seed)
             for part in labels.split(self.hparams.sample_batch_size):
-                chunks.append(bound(model.sample(len(part), part.to(model.device)).float()).cpu())
-        return torch.cat(chunks), labels
+                chunks.append(model.sample(len(part), part.to(model.device)).float().cpu())
+        x = torch.cat(chunks)
+        # images live in [-1, 1]; an encoded table row does not (quantile scalars are standard normal), and
+        # the tabular models bound their own tanh spans
+        return (x.clamp_(-1, 1) if len(self.shape) == 3 else x), labels
 
     def train_dataloader(self) -> Any:
         return self.real.train_dataloader()
