@@ -65,6 +65,13 @@ def _train(tmp_path: Path, name: str, overrides: list[str], loss: str = "train/l
     return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False), losses
 
 
+def assert_same_weights(ddp: dict, single: dict, atol: float) -> None:
+    """Both checkpoints hold the same tensors, equal within `atol` (and a relative 1e-4)."""
+    assert ddp["state_dict"].keys() == single["state_dict"].keys()
+    for name, weight in single["state_dict"].items():
+        torch.testing.assert_close(ddp["state_dict"][name], weight, rtol=1e-4, atol=atol, msg=name)
+
+
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_two_ranks_match_one_process_with_the_global_batch(tmp_path: Path, model: str) -> None:
     ddp, _ = _train(tmp_path, "ddp", ["trainer=ddp_cpu", "data.batch_size=16", *MODELS[model]], LOSS[model])
@@ -77,9 +84,7 @@ def test_two_ranks_match_one_process_with_the_global_batch(tmp_path: Path, model
         assert not torch.allclose(state["generator.net.0.0.weight"], state["generator_ema.module.net.0.0.weight"])
     else:
         assert losses[-1] < losses[0]
-    assert ddp["state_dict"].keys() == single["state_dict"].keys()
-    for name, weight in single["state_dict"].items():
-        torch.testing.assert_close(ddp["state_dict"][name], weight, rtol=1e-4, atol=ATOL.get(model, 1e-5), msg=name)
+    assert_same_weights(ddp, single, ATOL.get(model, 1e-5))
 
 
 @pytest.mark.parametrize("model", ["classifier", "vae", "gan"])
@@ -92,9 +97,7 @@ def test_the_fast_path_under_ddp_matches_one_process_on_lightnings_loop(tmp_path
     assert ddp["global_step"] == single["global_step"] == 2 * 41 * STEPS_PER_BATCH[model]
     # Lightning ran one step per group of 4 batches (41 batches an epoch: 11 groups), not per batch
     assert ddp["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"] == 2 * 11
-    assert ddp["state_dict"].keys() == single["state_dict"].keys()
-    for name, weight in single["state_dict"].items():
-        torch.testing.assert_close(ddp["state_dict"][name], weight, rtol=1e-4, atol=1e-5, msg=name)
+    assert_same_weights(ddp, single, 1e-5)
 
 
 def test_ddp_multirun_keeps_both_ranks_in_each_jobs_dir(tmp_path: Path) -> None:
