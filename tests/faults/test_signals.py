@@ -21,30 +21,36 @@ SLOW = ["trainer=cpu", "logger=wandb", "trainer.enable_progress_bar=false", "cal
         "data.batch_size=8", "trainer.max_epochs=50", "trainer.log_every_n_steps=1"]
 
 
+MID_EPOCH_1 = STEPS_PER_EPOCH + 40
+# from that step on every step takes >= 50 ms, so epoch 1 has >= 6 s left when the test sends its signal
+PACING = ["+callbacks.pacing._target_=tests.faults.pacing.SlowFromStep", f"+callbacks.pacing.step={MID_EPOCH_1}"]
+
+
 def _start(tmp_path):
     env = {**os.environ, "MLGEN_LOG_DIR": str(tmp_path / "logs"), "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
-    return subprocess.Popen([sys.executable, "-m", "mlgen.cli", "train", *SLOW], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    marker = tmp_path / "mid-epoch-1"
+    args = [*SLOW, *PACING, f"+callbacks.pacing.marker={marker}"]
+    return subprocess.Popen([sys.executable, "-m", "mlgen.cli", "train", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), marker
 
 
-def _wait_for_first_epoch(proc, tmp_path, timeout=180.0):
+def _wait_for(marker, proc, timeout=180.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = list((tmp_path / "logs").rglob("checkpoints/last.ckpt"))
-        if found:
-            return found[0]
+        if marker.exists():
+            return
         assert proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
+        time.sleep(0.1)
     proc.kill()
-    pytest.fail("no epoch ended in time")
+    pytest.fail("training did not reach the middle of epoch 1 in time")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_saves_at_the_next_step_prints_the_resume_command_and_exits_with_its_code(signum, code, tmp_path):
-    proc = _start(tmp_path)
-    last = _wait_for_first_epoch(proc, tmp_path)
-    time.sleep(1.0)  # into epoch 1
+    proc, marker = _start(tmp_path)
+    _wait_for(marker, proc)
+    (last,) = list((tmp_path / "logs").rglob("checkpoints/last.ckpt"))  # written at the end of epoch 0
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err[-3000:]
@@ -52,15 +58,17 @@ def test_signal_saves_at_the_next_step_prints_the_resume_command_and_exits_with_
     command = f"mlgen-train ckpt_path={last.resolve()}"
     assert command in err, err[-3000:]
     saved = torch.load(last, map_location="cpu", weights_only=True)
-    assert saved["global_step"] > STEPS_PER_EPOCH  # the work of the interrupted epoch is kept
-    assert saved["global_step"] % STEPS_PER_EPOCH != 0  # saved mid-epoch, at a step boundary
+    # saved at a step boundary soon after the signal, mid-epoch: the work of the interrupted epoch is kept
+    assert MID_EPOCH_1 <= saved["global_step"] < 2 * STEPS_PER_EPOCH
     (wandb_run,) = offline_run_dirs(last.parents[1])
     assert read_offline_run(wandb_run).exit_code == code  # W&B records a stopped run, not a finished one
 
-    # the printed command, with only what changes, resumes in the same run dir and W&B run
+    # the printed command, with only what changes, resumes in the same run dir and W&B run (the test's own
+    # pacing callback is outside the checkpoint allowlist, so it is trusted explicitly, as a user would)
     epochs = saved["epoch"] + 1  # finish the interrupted epoch only
-    resumed = run_cli("train", [command.split()[1], f"trainer.max_epochs={epochs}", "test=false"], tmp_path,
-                      env={"WANDB_MODE": "offline"})
+    trusted = "trusted_targets=[tests.faults.pacing.SlowFromStep]"
+    resumed = run_cli("train", [command.split()[1], f"trainer.max_epochs={epochs}", "test=false", trusted],
+                      tmp_path, env={"WANDB_MODE": "offline"})
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == epochs * STEPS_PER_EPOCH
     assert len(list((tmp_path / "logs" / "train" / "runs").iterdir())) == 1
