@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mlgen.checkpoints.load import load_model
+from mlgen.config.instantiate import instantiate_datamodule
 from mlgen.metrics.label_agreement import label_agreement
 from mlgen.models.diffusion.sampler import ddim_sample
 from mlgen.tasks.sample import sample
@@ -138,3 +139,33 @@ def test_mlgen_eval_tests_a_diffusion_checkpoint_with_other_sampling_options(run
     assert few["test/label_agreement"] < runs["ddpm"].metrics["test/label_agreement"], few
     with pytest.raises(ConfigError, match=r"sampling=.*guidance_scale.* is invalid: ckpt_path holds a Classifier, which does not sample"):
         evaluate(compose_config("eval", [f"ckpt_path={runs['clf']}", "sampling.guidance_scale=2", *quiet], tmp_path / "clf"))
+
+
+@pytest.mark.slow
+def test_mlgen_eval_on_validation_samples_as_the_test_split_does(runs, tmp_path):
+    """`mlgen-eval split=val`, where a guidance scale or step count is chosen, draws one sample per validation
+    image at the model's `sampling_steps` (50), as the test split does, not training's per-epoch budget
+    (`val_sampling_steps`, 20 here): otherwise the choice would be made for another sampler."""
+    from unittest.mock import patch
+
+    from mlgen.models.diffusion.module import DDPM
+    from mlgen.tasks.evaluate import evaluate
+
+    drawn: list[tuple[int, int]] = []
+    generate = DDPM.generate
+
+    def recording(self, n, labels):
+        drawn.append((n, self._sampling_steps))
+        return generate(self, n, labels)
+
+    ckpt = runs["ddpm"].output_dir / "checkpoints" / "last.ckpt"
+    ddpm, run_config = load_model(ckpt)
+    assert (ddpm.hparams.sampling_steps, ddpm.hparams.val_sampling_steps) == (50, 20)
+    with patch.object(DDPM, "generate", recording):
+        scored = evaluate(compose_config("eval", [f"ckpt_path={ckpt}", "split=val", "logger=none",
+                                                  "trainer.enable_progress_bar=false"], tmp_path / "val")).metrics
+    datamodule = instantiate_datamodule(run_config["data"])
+    datamodule.setup("validate")
+    assert sum(n for n, _ in drawn) == len(datamodule.datasets["val"])
+    assert {steps for _, steps in drawn} == {50}
+    assert scored["val/label_agreement"] >= 0.95 and not any(k.startswith("test/") for k in scored), scored

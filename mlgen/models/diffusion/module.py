@@ -11,7 +11,8 @@ sampling mixes the conditional and the null predictions, eps = eps_null + guidan
 
 Sample-quality metrics on validation cost `val_samples` samples per epoch (null: one per real image)
 of `val_sampling_steps` DDIM steps each, whatever the size of the split; the test split, run once, gets
-one sample per real image of `sampling_steps` steps, as the other families' test metrics do.
+one sample per real image of `sampling_steps` steps, as the other families' test metrics do, and so does
+a validation run on its own (`mlgen-eval split=val`, where sampling options are chosen).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor, nn
 
 from mlgen.compat import attached_trainer
@@ -179,8 +181,13 @@ class DDPM(GenerativeModule):
 
     # --- evaluation budget ---------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
-        total = self.hparams.val_samples
         trainer = attached_trainer(self)
+        if trainer is not None and trainer.state.fn == TrainerFn.VALIDATING:
+            # a validation run on its own (`mlgen-eval split=val`, to choose sampling options) is run once and
+            # scored as the test split is; the budget bounds the cost of validating every training epoch
+            self.on_test_epoch_start()
+            return
+        total = self.hparams.val_samples
         world = trainer.world_size if trainer is not None else 1
         self._eval_left = math.inf if total is None else math.ceil(total / world)
         self._eval_steps = self.hparams.val_sampling_steps
