@@ -26,13 +26,14 @@ import os
 import secrets
 import shutil
 import socket
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.utils.serialization
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from mlgen.checkpoints.allowlist import check_checkpoint
@@ -59,7 +60,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if self._last_write is not None and self._last_write.position == position and self._link(self._last_write, path):
             return
         buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)  # serialised first, so a failed write is an OSError with its errno
+        with _without_zip_checksums():
+            torch.save(checkpoint, buffer)  # serialised first, so a failed write is an OSError with its errno
         self._replace(path, len(buffer.getbuffer()), lambda f: f.write(buffer.getbuffer()))
         self._last_write = _Written(path, position, path.stat().st_ino)
 
@@ -117,6 +119,19 @@ class _Written:
 def _position(checkpoint: dict[str, Any]) -> tuple[Any, ...]:
     """What identifies the training state a checkpoint holds (see the module docstring)."""
     return (tuple(sorted(checkpoint)), checkpoint.get("epoch"), checkpoint.get("global_step"), repr(checkpoint.get("loops")))
+
+
+@contextmanager
+def _without_zip_checksums() -> Iterator[None]:
+    """torch.save without the CRC-32 of every record: torch.load never checks it (a flipped byte in a tensor
+    loads either way), and it cost ~4 ms of a ~5 ms serialisation of an 11 MiB checkpoint on CPU. What keeps a
+    checkpoint whole is the atomic, fsynced write here. (PyTorch's own switch, torch>=2.6.)"""
+    save_config = torch.utils.serialization.config.save
+    before, save_config.compute_crc32 = save_config.compute_crc32, False
+    try:
+        yield
+    finally:
+        save_config.compute_crc32 = before
 
 
 def _writer_id() -> str:
