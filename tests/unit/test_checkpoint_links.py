@@ -149,3 +149,21 @@ def test_a_linked_last_checkpoint_holds_what_a_written_one_holds_key_by_key(tmp_
             for path in (linked, written))
     assert _differences(a, b) == []
     assert {"state_dict", "optimizer_states", "loops", "callbacks", "mlgen_rng_states"} <= set(a)
+
+
+def test_checkpoints_skip_zip_checksums_and_leave_torch_save_as_it_was(tmp_path):
+    """mlgen's saves skip the zip CRC-32s that torch.load never checks (atomic_io.py); torch.save elsewhere in
+    the process keeps computing them, also after a save that failed."""
+    import zipfile
+
+    io = AtomicCheckpointIO()
+    io.save_checkpoint(_checkpoint(1, weights=3.0), tmp_path / "last.ckpt")
+    with zipfile.ZipFile(tmp_path / "last.ckpt") as saved:
+        assert {info.CRC for info in saved.infolist() if info.file_size} == {0}
+    assert io.load_checkpoint(tmp_path / "last.ckpt")["state_dict"]["w"].tolist() == [3.0] * 4
+
+    with pytest.raises(Exception, match="pickle"):
+        io.save_checkpoint({**_checkpoint(2), "bad": lambda: None}, tmp_path / "bad.ckpt")
+    torch.save({"w": torch.ones(4)}, tmp_path / "plain.pt")
+    with zipfile.ZipFile(tmp_path / "plain.pt") as plain:
+        assert all(info.CRC != 0 for info in plain.infolist() if info.file_size)
