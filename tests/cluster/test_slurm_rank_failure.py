@@ -35,12 +35,18 @@ def job_rank_pids(job_id: str, rank: int) -> list[int]:
     return pids
 
 
-def kill_rank_one(job: Job, timeout: float) -> None:
-    """SIGKILL rank 1 of the job as soon as its process exists."""
+def kill_rank_one(job: Job, timeout: float, settle: float = 0.5) -> None:
+    """SIGKILL rank 1 of the job once its process has run for `settle` seconds: still seconds before DDP's
+    rendezvous (importing torch alone takes longer), but after Slurm has finished launching the step. A task
+    killed within milliseconds of its exec can die before srun hears it started, and srun then never learns
+    that it ended (Slurm 22.05; seen once in CI: killed 23 ms after launch, the job stayed RUNNING)."""
     deadline = time.monotonic() + timeout
-    while not (victims := job_rank_pids(job.job_id, rank=1)):
+    while not job_rank_pids(job.job_id, rank=1):
         assert time.monotonic() < deadline, f"no rank-1 process of job {job.job_id}:\n{job.text()[-3000:]}"
         time.sleep(0.05)
+    time.sleep(settle)
+    victims = job_rank_pids(job.job_id, rank=1)
+    assert victims, f"rank 1 of job {job.job_id} ended by itself:\n{job.text()[-3000:]}"
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
 
