@@ -60,13 +60,24 @@ class Classifier(MLGenModule):
 
     def _eval_step(self, batch: tuple[Tensor, Tensor], split: str) -> None:
         logits, loss = self._logits_and_loss(batch)
-        metrics = self.split_metrics[f"{split}_metrics"]
-        metrics.update(logits, batch[1])
-        self.log(f"{split}/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(logits), sync_dist=True)
-        self.log_dict(metrics, on_epoch=True, prog_bar=True, batch_size=len(logits))
+        self.split_metrics[f"{split}_metrics"].update(logits, batch[1])
+        self.log_eval_values({f"{split}/loss": loss}, len(logits))
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val")
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "test")
+
+    def eval_epoch_start(self, split: str) -> None:
+        super().eval_epoch_start(split)
+        self.split_metrics[f"{split}_metrics"].reset()  # what a validation interrupted by a signal may have left
+
+    def eval_epoch_end(self, split: str) -> None:
+        """Accuracy and F1 once per epoch: computed (and synced over DDP ranks) by torchmetrics, then reset.
+        Handing the MetricCollection to `self.log` every batch, as Lightning allows, costs a `self.log` call
+        per metric and batch (see `log_eval_values`)."""
+        super().eval_epoch_end(split)
+        metrics = self.split_metrics[f"{split}_metrics"]
+        self.log_dict(metrics.compute(), prog_bar=True)
+        metrics.reset()

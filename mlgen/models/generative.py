@@ -206,15 +206,13 @@ class GenerativeModule(MLGenModule):
         self.evaluation_step(batch, "val")
         self._update_quality(batch)
 
-    def on_validation_epoch_end(self) -> None:
-        self._log_quality("val")
-
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self.evaluation_step(batch, "test")
         self._update_quality(batch)
 
-    def on_test_epoch_end(self) -> None:
-        self._log_quality("test")
+    def eval_epoch_end(self, split: str) -> None:
+        super().eval_epoch_end(split)
+        self._log_quality(split)
 
     # --- checkpoints ---------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

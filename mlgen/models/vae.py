@@ -164,7 +164,7 @@ class VAE(GenerativeModule):
         recon, kl = self.elbo_terms(x, y)
         terms = {f"{split}/elbo": -(recon + kl).mean(), f"{split}/recon": recon.mean(), f"{split}/kl": kl.mean()}
         if split != "train":
-            self.log_dict(terms, on_epoch=True, batch_size=len(x), sync_dist=True, prog_bar=split == "val")
+            self.log_eval_values(terms, len(x))
         return recon, kl, terms
 
     def train_batch(self, batch: Batch, batch_idx: int) -> Tensor:
@@ -178,4 +178,4 @@ class VAE(GenerativeModule):
         self._step(batch, split)
         if split == "test":
             x, y = batch
-            self.log("test/iwae_nll", self.iwae_nll(x, y).mean(), on_epoch=True, batch_size=len(x), sync_dist=True)
+            self.log_eval_values({"test/iwae_nll": self.iwae_nll(x, y).mean()}, len(x))

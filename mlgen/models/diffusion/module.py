@@ -177,23 +177,21 @@ class DDPM(GenerativeModule):
     def evaluation_step(self, batch: Batch, split: str) -> None:
         x, y = batch
         loss = self.diffusion_loss(x, y if self.conditional else None)
-        self.log(f"{split}/loss", loss, on_epoch=True, batch_size=len(x), sync_dist=True, prog_bar=split == "val")
+        self.log_eval_values({f"{split}/loss": loss}, len(x))
 
     # --- evaluation budget ---------------------------------------------------------------
-    def on_validation_epoch_start(self) -> None:
+    def eval_epoch_start(self, split: str) -> None:
+        super().eval_epoch_start(split)
         trainer = attached_trainer(self)
-        if trainer is not None and trainer.state.fn == TrainerFn.VALIDATING:
-            # a validation run on its own (`mlgen-eval split=val`, to choose sampling options) is run once and
-            # scored as the test split is; the budget bounds the cost of validating every training epoch
-            self.on_test_epoch_start()
+        # a validation run on its own (`mlgen-eval split=val`, to choose sampling options) is run once and
+        # scored as the test split is; the budget bounds the cost of validating every training epoch
+        if split == "test" or (trainer is not None and trainer.state.fn == TrainerFn.VALIDATING):
+            self._eval_left, self._eval_steps = math.inf, self.hparams.sampling_steps
             return
         total = self.hparams.val_samples
         world = trainer.world_size if trainer is not None else 1
         self._eval_left = math.inf if total is None else math.ceil(total / world)
         self._eval_steps = self.hparams.val_sampling_steps
-
-    def on_test_epoch_start(self) -> None:
-        self._eval_left, self._eval_steps = math.inf, self.hparams.sampling_steps
 
     def _update_quality(self, batch: Batch) -> None:
         """All real images of the split, but in validation only `val_samples` generated ones of
