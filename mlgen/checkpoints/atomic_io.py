@@ -16,13 +16,6 @@ link is made under a temp name and `os.replace`d, the folder fsynced), which hal
 such an epoch. "The same position" is checked on the checkpoints themselves: same keys, epoch, global step
 and loop progress (weights only change in optimizer steps, which move the global step). The one difference
 is the checkpoint callbacks' own bookkeeping, which the second file takes from the first.
-
-Files replaced or removed are deleted on a worker thread: freeing a large file's blocks takes milliseconds
-(3.4 ms for an 11 MiB checkpoint on ext4), which every epoch end would otherwise wait for (issue #17). Such a
-file first gets a temp name (a hard link before a replace, a rename for a removal), so its checkpoint name
-changes exactly when it did before, and a kill -9 before the deletion leaves only a temp file that the next
-save in that folder sweeps away. The next save and `teardown` (the end of fit, validate or test) wait for
-the deletions, so a full disk gets its space back before a new file is written, as before.
 """
 
 from __future__ import annotations
@@ -34,7 +27,6 @@ import secrets
 import shutil
 import socket
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,12 +51,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def __init__(self) -> None:
         super().__init__()
         self._last_write: _Written | None = None
-        self._deleter = _BackgroundDeletions()
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         if storage_options is not None or "://" in str(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
-        self._deleter.wait()  # the space of the files replaced before is free again
         path = Path(path)
         position = _position(checkpoint)
         if self._last_write is not None and self._last_write.position == position and self._link(self._last_write, path):
@@ -91,11 +81,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def _replace(self, path: Path, size: int, fill: Callable[[Any], Any], open_temp: bool = True) -> None:
         """Put the new file at `path` atomically: filled under a temp name in the same folder (flushed and
         fsynced), `os.replace`d over `path`, the folder fsynced. A full disk raises one CheckpointError."""
-        temp = _temp_name(path.parent)
-        replaced = None
+        temp = path.parent / f"{_TEMP_PREFIX}-{_writer_id()}-{secrets.token_hex(4)}"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            replaced = _set_aside(path)
             if open_temp:
                 with open(temp, "xb") as f:
                     fill(f)
@@ -105,33 +93,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 fill(temp)
             os.replace(temp, path)
         except BaseException as err:
-            for leftover in (temp, replaced):  # `replaced` is a second name of the file still at `path`
-                if leftover is not None:
-                    with suppress(FileNotFoundError):
-                        leftover.unlink()
+            with suppress(FileNotFoundError):
+                temp.unlink()
             if isinstance(err, OSError) and err.errno in _DISK_FULL:
                 raise CheckpointError(_disk_full_message(path, err.errno, size)) from None
             raise
         _fsync_folder(path.parent)
         _remove_orphans(path.parent)
-        if replaced is not None:
-            self._deleter.delete(replaced)
-
-    def remove_checkpoint(self, path: Any) -> None:
-        """The checkpoint's name goes at once (renamed to a temp name), its blocks are freed on the worker."""
-        if "://" in str(path) or Path(path).is_dir():
-            return super().remove_checkpoint(path)
-        temp = _temp_name(Path(path).parent)
-        try:
-            os.replace(path, temp)
-        except FileNotFoundError:
-            return None
-        self._deleter.delete(temp)
-        return None
-
-    def teardown(self) -> None:
-        """Lightning calls this at the end of fit, validate and test: every deletion is done."""
-        self._deleter.wait()
 
     def load_checkpoint(self, path: Any, map_location: Callable | None = lambda storage, loc: storage,
                         weights_only: bool | None = None) -> dict[str, Any]:
@@ -139,46 +107,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         checkpoint = super().load_checkpoint(path, map_location=map_location, weights_only=True)
         check_checkpoint(checkpoint, str(path))
         return checkpoint
-
-
-class _BackgroundDeletions:
-    """Unlinks files on one worker thread, created at the first deletion. Written by hand: Lightning's
-    AsyncCheckpointIO moves whole saves off the loop, which would also delay the new checkpoint itself."""
-
-    def __init__(self) -> None:
-        self._executor: ThreadPoolExecutor | None = None
-        self._pending: list[Future[None]] = []
-
-    def delete(self, path: Path) -> None:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlgen-checkpoint-delete")
-        self._pending.append(self._executor.submit(_unlink, path))
-
-    def wait(self) -> None:
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
-
-
-def _unlink(path: Path) -> None:
-    with suppress(FileNotFoundError):
-        path.unlink()
-
-
-def _temp_name(folder: Path) -> Path:
-    return folder / f"{_TEMP_PREFIX}-{_writer_id()}-{secrets.token_hex(4)}"
-
-
-def _set_aside(path: Path) -> Path | None:
-    """A second (temp) name for the file at `path` before it is replaced, so that replacing it only drops a
-    name and the worker frees its blocks; None where there is no file yet or the filesystem has no hard links
-    (the replace then frees them, as it would anyway)."""
-    aside = _temp_name(path.parent)
-    try:
-        os.link(path, aside)
-    except OSError:
-        return None
-    return aside
 
 
 @dataclass(frozen=True)

@@ -167,26 +167,3 @@ def test_checkpoints_skip_zip_checksums_and_leave_torch_save_as_it_was(tmp_path)
     torch.save({"w": torch.ones(4)}, tmp_path / "plain.pt")
     with zipfile.ZipFile(tmp_path / "plain.pt") as plain:
         assert all(info.CRC != 0 for info in plain.infolist() if info.file_size)
-
-
-def test_replaced_and_removed_checkpoints_are_freed_on_a_worker_thread_under_temp_names(tmp_path, monkeypatch):
-    """Freeing a big file's blocks takes milliseconds; the epoch end does not wait for it (atomic_io.py)."""
-    import threading
-
-    from mlgen.checkpoints import atomic_io
-
-    freed = []
-    unlink = atomic_io._unlink
-    monkeypatch.setattr(atomic_io, "_unlink", lambda path: freed.append((threading.current_thread().name, path.name)) or unlink(path))
-    io = AtomicCheckpointIO()
-    io.save_checkpoint(_checkpoint(10), tmp_path / "epoch_000.ckpt")
-    io.save_checkpoint(_checkpoint(20, weights=2.0), tmp_path / "last.ckpt")
-    io.save_checkpoint(_checkpoint(30, weights=3.0), tmp_path / "last.ckpt")  # replaces step 20's file
-    io.remove_checkpoint(tmp_path / "epoch_000.ckpt")
-    assert not (tmp_path / "epoch_000.ckpt").exists()  # the name goes at once, as with a plain unlink
-    io.remove_checkpoint(tmp_path / "epoch_000.ckpt")  # already gone: nothing to do
-    io.teardown()  # waits for the worker
-    assert [thread.startswith("mlgen-checkpoint-delete") for thread, _ in freed] == [True, True]
-    assert all(name.startswith(".mlgen-partial-") for _, name in freed)  # never a checkpoint's own name
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
-    assert io.load_checkpoint(tmp_path / "last.ckpt")["global_step"] == 30
