@@ -21,7 +21,6 @@ is the checkpoint callbacks' own bookkeeping, which the second file takes from t
 from __future__ import annotations
 
 import errno
-import io
 import os
 import secrets
 import shutil
@@ -59,10 +58,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         position = _position(checkpoint)
         if self._last_write is not None and self._last_write.position == position and self._link(self._last_write, path):
             return
-        buffer = io.BytesIO()
         with _without_zip_checksums():
-            torch.save(checkpoint, buffer)  # serialised first, so a failed write is an OSError with its errno
-        self._replace(path, len(buffer.getbuffer()), lambda f: f.write(buffer.getbuffer()))
+            # into the open file object, not a path: torch then writes through its `write`, so a failed write is
+            # the OSError with its errno; and it is 3-7x faster than serialising into memory and writing that
+            # (4 ms against 12-33 ms for an 11 MiB checkpoint, which went mostly into growing and copying the buffer)
+            self._replace(path, lambda: _tensor_bytes(checkpoint), lambda f: _save(checkpoint, f))
         self._last_write = _Written(path, position, path.stat().st_ino)
 
     def _link(self, source: _Written, path: Path) -> bool:
@@ -71,14 +71,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         try:
             if source.path == path or source.path.stat().st_ino != source.inode:
                 return False
-            self._replace(path, 0, lambda temp: os.link(source.path, temp), open_temp=False)
+            self._replace(path, lambda: 0, lambda temp: os.link(source.path, temp), open_temp=False)
         except OSError as err:
             if err.errno in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK, errno.ENOENT):
                 return False
             raise
         return True
 
-    def _replace(self, path: Path, size: int, fill: Callable[[Any], Any], open_temp: bool = True) -> None:
+    def _replace(self, path: Path, size: Callable[[], int], fill: Callable[[Any], Any], open_temp: bool = True) -> None:
         """Put the new file at `path` atomically: filled under a temp name in the same folder (flushed and
         fsynced), `os.replace`d over `path`, the folder fsynced. A full disk raises one CheckpointError."""
         temp = path.parent / f"{_TEMP_PREFIX}-{_writer_id()}-{secrets.token_hex(4)}"
@@ -96,7 +96,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             with suppress(FileNotFoundError):
                 temp.unlink()
             if isinstance(err, OSError) and err.errno in _DISK_FULL:
-                raise CheckpointError(_disk_full_message(path, err.errno, size)) from None
+                raise CheckpointError(_disk_full_message(path, err.errno, size())) from None
             raise
         _fsync_folder(path.parent)
         _remove_orphans(path.parent)
@@ -170,6 +170,47 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class _WriteErrors:
+    """The file as torch.save sees it: its `write`, remembering the OSError that write raised. After a failed
+    write torch.save still ends its zip file, which then fails with a RuntimeError ("unexpected pos") that hides
+    the errno the caller needs (a full disk)."""
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as err:
+            self.error = self.error or err
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def _save(checkpoint: dict[str, Any], file: Any) -> None:
+    writer = _WriteErrors(file)
+    try:
+        torch.save(checkpoint, writer)
+    except Exception:
+        if writer.error is not None:
+            raise writer.error from None
+        raise
+
+
+def _tensor_bytes(checkpoint: Any) -> int:
+    """What the tensors of a checkpoint take, which is nearly all of its file (for the disk-full message)."""
+    if isinstance(checkpoint, torch.Tensor):
+        return checkpoint.untyped_storage().nbytes()
+    if isinstance(checkpoint, dict):
+        return sum(_tensor_bytes(v) for v in checkpoint.values())
+    if isinstance(checkpoint, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in checkpoint)
+    return 0
+
+
 def _disk_full_message(path: Path, code: int, size: int) -> str:
     free = shutil.disk_usage(path.parent).free
     what = "the disk quota is used up" if code == errno.EDQUOT else "the disk is full"
@@ -177,7 +218,7 @@ def _disk_full_message(path: Path, code: int, size: int) -> str:
     then = (f"resume with ckpt_path={earlier[-1]}" if earlier else "start the run again (it had saved no checkpoint yet)")
     return (
         f"could not write checkpoint {path}: {what} ({_mib(free)} free on that filesystem, the checkpoint needs "
-        f"{_mib(size)}). Nothing partial was left and the earlier checkpoints in {path.parent} are intact. "
+        f"about {_mib(size)}). Nothing partial was left and the earlier checkpoints in {path.parent} are intact. "
         f"Fix: free space there (or set MLGEN_LOG_DIR / paths.log_dir to a larger disk), then {then}."
     )
 
