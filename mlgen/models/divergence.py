@@ -16,6 +16,7 @@ Written by hand: Lightning's `detect_anomaly` costs a full autograd anomaly chec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -33,9 +34,17 @@ def first_non_finite(values: Mapping[str, Tensor | float]) -> str | None:
     names = list(values)
     if not names:
         return None
+    if all(_host_scalar(values[n]) for n in names):
+        # read directly: about 1 us per value, where the tensor ops below cost ~0.1 ms per training step on
+        # CPU, where this runs every step (2% of the MLP classifier's step)
+        return next((n for n in names if not math.isfinite(float(values[n]))), None)
     flags = torch.stack([torch.isfinite(torch.as_tensor(values[n], dtype=torch.float32)).all().cpu() for n in names])
     bad = (~flags).nonzero()
     return names[int(bad[0])] if len(bad) else None
+
+
+def _host_scalar(value: Tensor | float) -> bool:
+    return not isinstance(value, Tensor) or (value.device.type == "cpu" and value.numel() == 1)
 
 
 def all_finite(tensors: Iterable[Tensor]) -> bool:

@@ -1,11 +1,12 @@
-"""`all_finite`, checked before every checkpoint, flags exactly the tensors with a NaN or an infinity."""
+"""`all_finite`, checked before every checkpoint, flags exactly the tensors with a NaN or an infinity;
+`first_non_finite`, checked on the training values, names the first such value."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from mlgen.models.divergence import all_finite
+from mlgen.models.divergence import all_finite, first_non_finite
 
 BIG = torch.finfo(torch.float32).max
 
@@ -31,3 +32,16 @@ def test_largest_finite_values_are_finite_in_every_precision():
     assert all_finite([huge, -huge, bf16, fp16])
     assert not all_finite([huge, torch.tensor([float("inf"), -float("inf")])])  # inf - inf is still caught
     assert all_finite([])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("kind", ["python float", "0-d tensor", "1-element tensor", "bf16 scalar", "vector"])
+def test_the_first_non_finite_training_value_is_named(bad, kind):
+    make = {"python float": float, "0-d tensor": torch.tensor, "1-element tensor": lambda v: torch.tensor([v]),
+            "bf16 scalar": lambda v: torch.tensor(v, dtype=torch.bfloat16), "vector": lambda v: torch.tensor([1.0, v, 2.0])}[kind]
+    values = {"train/acc": make(0.5) if kind != "vector" else torch.tensor([0.5, 0.25]), "train/recon": make(bad),
+              "train/kl": make(bad), "train/beta": 1.0}
+    assert first_non_finite(values) == "train/recon"
+    values["train/recon"] = values["train/kl"] = make(BIG) if kind not in ("bf16 scalar", "vector") else make(3.0)
+    assert first_non_finite(values) is None
+    assert first_non_finite({}) is None
