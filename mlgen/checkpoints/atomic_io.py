@@ -60,8 +60,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             return
         with _without_zip_checksums():
             # into the open file object, not a path: torch then writes through its `write`, so a failed write is
-            # the OSError with its errno; and it is 3-7x faster than serialising into memory and writing that
-            # (4 ms against 12-33 ms for an 11 MiB checkpoint, which went mostly into growing and copying the buffer)
+            # the OSError with its errno (`_save`), and no second copy of the whole checkpoint is made in memory.
+            # Timing: an 11 MiB save alone took 4 ms instead of 12-33 ms, but in a training run the full save's
+            # median only went from 19.6 to 18.7 ms (fsync and rename took the rest)
             self._replace(path, lambda: _tensor_bytes(checkpoint), lambda f: _save(checkpoint, f))
         self._last_write = _Written(path, position, path.stat().st_ino)
 
