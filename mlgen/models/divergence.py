@@ -36,11 +36,16 @@ def first_non_finite(values: Mapping[str, Tensor | float]) -> str | None:
         return None
     if all(_host_scalar(values[n]) for n in names):
         # read directly: about 1 us per value, where the tensor ops below cost ~0.1 ms per training step on
-        # CPU, where this runs every step (2% of the MLP classifier's step)
-        return next((n for n in names if not math.isfinite(float(values[n]))), None)
+        # CPU, where this runs every step (2% of the MLP classifier's step). `.item()`, not `float()`: a loss
+        # still in the graph makes `float()` warn ("Converting a tensor with requires_grad=True to a scalar")
+        return next((n for n in names if not math.isfinite(_item(values[n]))), None)
     flags = torch.stack([torch.isfinite(torch.as_tensor(values[n], dtype=torch.float32)).all().cpu() for n in names])
     bad = (~flags).nonzero()
     return names[int(bad[0])] if len(bad) else None
+
+
+def _item(value: Tensor | float) -> float:
+    return value.item() if isinstance(value, Tensor) else float(value)
 
 
 def _host_scalar(value: Tensor | float) -> bool:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -45,3 +47,13 @@ def test_the_first_non_finite_training_value_is_named(bad, kind):
     values["train/recon"] = values["train/kl"] = make(BIG) if kind not in ("bf16 scalar", "vector") else make(3.0)
     assert first_non_finite(values) is None
     assert first_non_finite({}) is None
+
+
+def test_a_loss_still_in_the_graph_is_read_without_a_warning():
+    """Families hand their loss to the check before `backward`, so it requires grad; reading it must not
+    print torch's "Converting a tensor with requires_grad=True to a scalar" warning into every run's log."""
+    weight = torch.ones(3, requires_grad=True)
+    values = {"train/loss": (weight * 2).sum(), "train/kl": (weight * float("nan")).sum()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert first_non_finite(values) == "train/kl"
