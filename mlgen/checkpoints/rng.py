@@ -22,7 +22,9 @@ def rng_states() -> dict[str, Any]:
                   "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
         "python": {"version": version, "internal": list(internal), "gauss": gauss},
     }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    # is_initialized first: it reads a flag, while is_available asks the driver (NVML), ~0.4 ms per checkpoint
+    # on a machine without a GPU; a process that never initialised CUDA has drawn nothing from its generators
+    if torch.cuda.is_initialized() and torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
