@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
@@ -87,6 +90,19 @@ def fast_path_trainer_args(cfg: DictConfig, model: pl.LightningModule | None) ->
             "step per batch", "set data.batches_per_step=1 to accumulate gradients, or trainer.accumulate_grad_batches=1")
     model.gradient_clipping = (cfg.trainer.get("gradient_clip_val"), cfg.trainer.get("gradient_clip_algorithm"))
     return {"gradient_clip_val": None, "gradient_clip_algorithm": None}
+
+
+@contextmanager
+def without_group_count_warning(model: pl.LightningModule) -> Iterator[None]:
+    """On the fast path Lightning counts a group of `batches_per_step` batches as one training batch, so an
+    epoch of 4 groups of 8 batches drew its warning that "the number of training batches (4) is smaller than
+    the logging interval" `log_every_n_steps=10`, and to lower it, though mlgen logs per batch
+    (`MLGenModule.log_train_values`) and such a run writes a row every 10 batches. Dropped for fitting such a
+    model only; one batch per step keeps the warning."""
+    with warnings.catch_warnings():
+        if getattr(model, "batches_per_step", 1) > 1:
+            warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging interval")
+        yield
 
 
 def metrics_as_floats(metrics: dict[str, Any]) -> dict[str, float]:

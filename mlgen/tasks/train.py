@@ -13,7 +13,13 @@ from mlgen.checkpoints.config_in_checkpoint import ConfigInCheckpoint
 from mlgen.checkpoints.load import load_checkpoint
 from mlgen.config.instantiate import instantiate_datamodule, instantiate_model
 from mlgen.errors import ConfigError
-from mlgen.tasks.common import build_trainer, config_as_dict, finish, metrics_as_floats
+from mlgen.tasks.common import (
+    build_trainer,
+    config_as_dict,
+    finish,
+    metrics_as_floats,
+    without_group_count_warning,
+)
 from mlgen.tasks.report import RunResult, sample_quality_notes
 from mlgen.tasks.resume import config_for_resume
 from mlgen.tasks.run_checks import MonitorIsLogged, check_training_config
@@ -36,7 +42,8 @@ def train(cfg: DictConfig) -> RunResult:
     trainer = build_trainer(cfg, model, extra_callbacks=[ConfigInCheckpoint(config_as_dict(cfg)), checks])
     try:
         if cfg.get("train", True):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            with without_group_count_warning(model):
+                trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         fit_metrics = metrics_as_floats(trainer.callback_metrics)
         best = _best_checkpoint(trainer)
         test_metrics: dict[str, float] = {}

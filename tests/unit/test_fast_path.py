@@ -5,6 +5,7 @@ the same steps, gradient clipping, EMA, `max_steps` and a mid-epoch resume; accu
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,18 @@ def test_where_the_trainer_counts_batches_the_loader_yields_one_per_step(limit, 
     trainer = build_trainer(cfg, model)
     trainer.fit(model, datamodule=datamodule)
     assert not model.automatic_optimization and trainer.global_step == steps  # batches (per epoch), not groups of 4
+
+
+@pytest.mark.parametrize(("batches_per_step", "warned"), [(1, True), (4, False)])
+def test_lightnings_warning_about_too_few_batches_to_log_counts_batches_not_groups(batches_per_step, warned, tmp_path):
+    """21 batches per epoch and `log_every_n_steps=10`: rows are written every 10 batches either way, so a run
+    of 6 groups of 4 gets no warning that its epoch is shorter than the logging interval; with an epoch of 21
+    single batches and an interval of 30, Lightning's warning stays (the control)."""
+    every = 30 if warned else 10
+    overrides = [*COMMON, "trainer.max_epochs=1", f"trainer.log_every_n_steps={every}", f"data.batches_per_step={batches_per_step}"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = train(compose_config("train", overrides, tmp_path / "run"))
+    about_interval = [w for w in caught if "smaller than the logging interval" in str(w.message)]
+    assert bool(about_interval) is warned, [str(w.message) for w in about_interval]
+    assert warned or len(_step_rows(run.output_dir)) == 2  # batches 10 and 20 were logged
