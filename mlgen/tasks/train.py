@@ -72,6 +72,13 @@ def _objective(cfg: DictConfig, trainer: pl.Trainer, metrics: dict[str, float]) 
     if callback is not None and getattr(callback, "monitor", None) == name and callback.best_model_score is not None:
         return name, float(callback.best_model_score)
     if name not in metrics:
+        if str(name).startswith("val/") and not any(k.startswith("val/") for k in metrics):
+            raise ConfigError(  # e.g. a smoke test with trainer.max_steps=1: its checkpoints are written all the same
+                f"objective={name!r} was not logged: this run never validated (it stopped at global step "
+                f"{trainer.global_step}, epoch {trainer.current_epoch}, before its first validation). Fix: "
+                f"objective=null for a run that reports no objective (a smoke test), or let it validate once "
+                f"(a whole epoch, or trainer.val_check_interval=<steps>), or an objective it logged: {sorted(metrics)}."
+            )
         raise ConfigError(
             f"objective={name!r} was not logged by this run. Fix: set objective to one of {sorted(metrics)}."
         )

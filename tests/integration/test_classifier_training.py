@@ -119,6 +119,17 @@ def test_last_checkpoint_follows_every_epoch_when_validation_is_sparser_and_resu
     assert all(torch.equal(straight[name], again[name]) for name in straight)
 
 
+def test_a_run_that_never_validated_says_so_about_its_objective_and_keeps_its_checkpoint(tmp_path):
+    """A smoke test (`trainer.max_steps=1`) stops before the first validation, so the default objective val/acc
+    is never logged: the message says why and how to run without one, rather than only listing train/ names."""
+    with pytest.raises(ConfigError) as err:
+        train(compose_config("train", [*CPU_QUICK, "trainer.max_steps=1", "test=false"], tmp_path / "run"))
+    message = str(err.value)
+    assert "objective='val/acc'" in message and "never validated" in message and "global step 1" in message
+    assert "objective=null" in message and "train/loss" in message
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["global_step"] == 1
+
+
 def test_last_checkpoint_every_n_epochs_must_reach_the_last_epoch(tmp_path):
     common = [*CPU_QUICK, "data.train_fraction=0.3", "test=false", "callbacks.last_checkpoint.every_n_epochs=2"]
     train(compose_config("train", [*common, "trainer.max_epochs=4"], tmp_path / "four"))
