@@ -6,7 +6,8 @@ train/val pool and the test rows). What the transform learns from values (modes,
 lists, frequencies) is fitted on the training split only (`mlgen.data.tabular_transform`).
 
 Inference: text, bool and pandas category columns are categorical; numbers are `integer` when every
-value is whole, else `continuous`. Overrides: `data.columns.<name>` is a kind (`continuous`, `integer`,
+value is whole, else `continuous`. Text with a different value in most rows (an id, a date) is refused with
+the ways out (drop it, make it numbers, or declare it categorical). Overrides: `data.columns.<name>` is a kind (`continuous`, `integer`,
 `categorical`, `drop`) or `{kind: ..., missing: true|false}`.
 """
 
@@ -23,6 +24,10 @@ from mlgen.config.checks import check_choice, require
 from mlgen.errors import DataError
 
 FEATURE_KINDS = ("continuous", "integer", "categorical")
+# a text column with more distinct values than this share of its rows (and more than the minimum) is refused
+# unless declared (`_refuse_identifier_like`): the 6,366-row `fair` survey's text columns have at most 6 each
+_MAX_DISTINCT_SHARE = 0.5
+_MIN_DISTINCT_TO_REFUSE = 20
 KINDS = (*FEATURE_KINDS, "drop")
 
 
@@ -133,6 +138,7 @@ def infer_kind(name: str, series: pd.Series, declared: str | None) -> str:
                 f"+data.columns.{name}=categorical."
             )
         natural = "categorical"
+        _refuse_identifier_like(name, values, declared)
         if declared in ("continuous", "integer"):
             raise DataError(
                 f"Column {name!r} is declared {declared} (data.columns.{name}) but holds text such as {values.iloc[0]!r}. "
@@ -144,6 +150,21 @@ def infer_kind(name: str, series: pd.Series, declared: str | None) -> str:
             f"booleans). Fix: convert it to numbers or text, or leave it out with +data.columns.{name}=drop."
         )
     return declared or natural
+
+
+def _refuse_identifier_like(name: str, values: pd.Series, declared: str | None) -> None:
+    """Text with a different value in most rows (ids, dates, free text) is not a category: one-hot it would
+    take a column per value, and a generator could only copy values of training rows. Taken only when
+    declared categorical (or dropped); a declared number fails on its text next."""
+    distinct = values.nunique()
+    if declared is None and distinct > _MAX_DISTINCT_SHARE * len(values) and distinct > _MIN_DISTINCT_TO_REFUSE:
+        examples = ", ".join(repr(v) for v in values.drop_duplicates().iloc[:2])
+        raise DataError(
+            f"Column {name!r} has {distinct} distinct text values in {len(values)} rows (e.g. {examples}): as "
+            f"categories it would take {distinct} one-hot columns, and a generator could only copy them; it looks like "
+            f"an identifier, a date or free text. Fix: leave it out with +data.columns.{name}=drop, turn it into numbers "
+            f"in the file (e.g. days since a date), or keep it as categories with +data.columns.{name}=categorical."
+        )
 
 
 def target_classes(series: pd.Series) -> tuple[Hashable, ...]:

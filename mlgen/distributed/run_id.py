@@ -70,7 +70,7 @@ def _check_can_create(folder: Path) -> None:
             f"paths.log_dir=<dir>) at a writable folder, e.g. MLGEN_LOG_DIR=$HOME/mlgen-logs.")
 
 
-def wandb_run_id(output_dir: str) -> str | None:
+def wandb_run_id(output_dir: str | None) -> str | None:
     """W&B run id of a Slurm job: the same for every requeue of the job, so the resumed run
     continues the curves of the preempted one (used with `resume: allow`); None (W&B picks one)
     outside Slurm.
@@ -79,8 +79,11 @@ def wandb_run_id(output_dir: str) -> str | None:
     across clusters, and all jobs of a multirun inside one allocation share it. A short hash of
     the run's absolute output dir (itself named after the job, and per job in a multirun) tells
     those apart while staying fixed across requeues. Outside Slurm: the W&B run already in the run
-    dir (a resume with ckpt_path= continues there), else None.
+    dir (a resume with ckpt_path= continues there), else None. No output dir (`--cfg job --resolve` only
+    prints the config, and Hydra makes no run dir for it): None.
     """
+    if output_dir is None:
+        return None
     tag = job_tag()
     if tag is None:
         return _earlier_wandb_run(output_dir)

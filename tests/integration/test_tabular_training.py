@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from mlgen.data.tabular import TabularDataModule
 from mlgen.data.tabular_transform import TableTransform
@@ -96,3 +97,20 @@ def test_bad_table_through_the_cli_exits_2_with_one_paragraph_and_no_checkpoint(
     for text in expected:
         assert text in message, message
     assert not list((tmp_path / "logs").rglob("*.ckpt"))
+
+
+@pytest.mark.slow
+def test_printing_the_resolved_config_shows_the_tables_width_and_classes(tmp_path):
+    """README: `mlgen-train data=csv data.path=t.csv data.target=y --cfg job --resolve` shows the inferred width D
+    and classes. With the default W&B logger it once crashed resolving the W&B run id: Hydra makes no run dir
+    for `--cfg`."""
+    _user_table(60).to_csv(tmp_path / "t.csv", index=False)
+    env = {**os.environ, "MLGEN_LOG_DIR": str(tmp_path / "logs"), "WANDB_MODE": "disabled"}
+    cli = Path(sys.executable).with_name("mlgen-train")
+    proc = subprocess.run([str(cli), "data=csv", f"data.path={tmp_path / 't.csv'}", "data.target=churned", "--cfg", "job",
+                           "--resolve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    data = yaml.safe_load(proc.stdout)["data"]
+    assert data["num_classes"] == 2 and data["shape"][0] > 3 and data["path"] == str(tmp_path / "t.csv")
+    assert yaml.safe_load(proc.stdout)["logger"]["wandb"]["id"] is None  # W&B picks the id when the run starts
+    assert not (tmp_path / "logs").exists()  # nothing written

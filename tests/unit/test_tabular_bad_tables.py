@@ -55,6 +55,12 @@ def _header_only(folder):
     return {"path": str(folder / "header.csv")}
 
 
+def _dates(folder):
+    """A column of visit dates, one per row: 60 one-hot columns as categories."""
+    frame = good_table().assign(visit=pd.date_range("2020-01-01", periods=60, freq="D").strftime("%Y-%m-%d"))
+    return {"path": _csv(folder, frame)}
+
+
 CASES = {
     "missing file": (lambda d: {"path": str(d / "nope.csv")}, DataError, ["data.path=", "nope.csv", "no such file", "Fix"]),
     "empty file": (_empty, DataError, ["empty.csv", "holds no rows and no columns", "Fix"]),
@@ -73,6 +79,8 @@ CASES = {
     "missing target": (_nan_target, DataError, ["target column 'label'", "1 missing value", "data row 5", "Fix"]),
     "continuous target": (lambda d: {"path": _csv(d, good_table()), "target": "income"}, DataError,
                           ["'income'", "continuous numbers", "Fix"]),
+    "identifier-like text": (_dates, DataError, ["Column 'visit' has 60 distinct text values in 60 rows", "'2020-01-01'",
+                                                  "+data.columns.visit=drop", "+data.columns.visit=categorical", "Fix"]),
     "neither dataset nor path": (lambda d: {"target": "label"}, ConfigError, ["data.path=None is invalid", "data.dataset", "Fix"]),
 }
 
@@ -96,3 +104,13 @@ def test_a_column_declared_text_may_mix_numbers_and_text(tmp_path):
     dm = TabularDataModule(target="label", columns={"age": "categorical"}, max_modes=2, **options)
     age = next(s for s in dm.layout if s.column == "age")
     assert "unknown" in age.names and "45" in age.names  # numbers kept as the text they were written as
+
+
+def test_identifier_like_text_is_kept_when_declared_or_left_out_when_dropped(tmp_path):
+    options = _dates(tmp_path)
+    kept = TabularDataModule(target="label", columns={"visit": "categorical"}, max_modes=2, **options)
+    assert len(next(s for s in kept.layout if s.column == "visit").names) == 43  # a date per training row (60 less test and val)
+    dropped = TabularDataModule(target="label", columns={"visit": "drop"}, max_modes=2, **options)
+    assert all(s.column != "visit" for s in dropped.layout)
+    few = good_table().assign(city=[f"city{i % 20}" for i in range(60)])  # 20 values in 60 rows: categories
+    assert TabularDataModule(target="label", path=_csv(tmp_path, few, "few.csv"), max_modes=2).shape[0] > 20
