@@ -138,6 +138,9 @@ class TabularDataModule(ArrayDataModule):
             normalisation) or `quantile` (a standard normal scalar).
         max_modes, mode_weight_threshold: the Bayesian Gaussian mixture of `mode`.
         quantiles: number of quantiles of `quantile`.
+        enforce_min_max_values, enforce_rounding: decoded numbers (a generator's rows) are clipped to the
+            training split's range of their column and rounded to as many decimals as its values have
+            (SDV's options of the same names, on by default there too).
         test_fraction: share of the table held out as the test split (without `test_path`).
         shape, num_classes: facts of the fitted table; given (as configs do through
             `${mlgen_table:...}`), they are checked against it.
@@ -157,6 +160,8 @@ class TabularDataModule(ArrayDataModule):
         max_modes: int = 10,
         mode_weight_threshold: float = 0.005,
         quantiles: int = 1000,
+        enforce_min_max_values: bool = True,
+        enforce_rounding: bool = True,
         test_fraction: float = 0.2,
         shape: Sequence[int] | None = None,
         num_classes: int | None = None,
@@ -177,12 +182,15 @@ class TabularDataModule(ArrayDataModule):
         check_int("data.quantiles", quantiles, low=2, example=1000)
         if test_path is None:
             check_fraction("data.test_fraction", test_fraction, low_open=True, high_closed=False)
-        require(isinstance(allow_missing, bool), "data.allow_missing", allow_missing, "it must be true or false", "set data.allow_missing=true")
+        for key, value in (("allow_missing", allow_missing), ("enforce_min_max_values", enforce_min_max_values),
+                           ("enforce_rounding", enforce_rounding)):
+            require(isinstance(value, bool), f"data.{key}", value, "it must be true or false", f"set data.{key}=true or false")
         # shape and num_classes are facts of the fit, which needs the split arguments the base checks
         # and keeps; the base is built first with them (or stand-ins) and corrected below
         super().__init__(shape=[1] if shape is None else shape, num_classes=1 if num_classes is None else num_classes, **kwargs)
         source = TableSource(dataset, path, test_path, tuple(na_values), test_fraction)
-        options = TransformOptions(continuous, max_modes, mode_weight_threshold, quantiles, self.hparams.split_seed)
+        options = TransformOptions(continuous, max_modes, mode_weight_threshold, quantiles, self.hparams.split_seed,
+                                   enforce_min_max_values, enforce_rounding)
         split_key = (self.hparams.split_seed, self.hparams.val_fraction, self.hparams.train_fraction)
         self.table = fitted_table(source, target, columns, allow_missing, options, split_key, self.split_indices)
         fitted_shape, fitted_classes = (self.transform.width,), len(self.spec.classes)

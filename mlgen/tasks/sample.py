@@ -14,6 +14,7 @@ from torch import Tensor
 from mlgen.checkpoints.allowlist import trusting_config_targets
 from mlgen.checkpoints.load import load_checkpoint, load_model
 from mlgen.config.checks import check_int
+from mlgen.data.synthetic import class_counts
 from mlgen.distributed.run_id import cannot_create
 from mlgen.errors import CheckpointError, ConfigError
 from mlgen.tracking.labelled_grid import sample_grid
@@ -53,7 +54,7 @@ def sample(cfg: DictConfig) -> list[Path]:
         torch.manual_seed(cfg.seed)
     model.eval().to(cfg.device)
     if labels is None and getattr(model, "conditional", False):
-        labels = model.check_labels(n, None).cpu()  # the classes in turn, as sample() draws them; rows get them
+        labels = default_labels(n, model, transform)  # the rows (or grid) get them
     with torch.no_grad():
         images = model.sample(n, None if labels is None else labels.to(model.device)).cpu()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +67,17 @@ def sample(cfg: DictConfig) -> list[Path]:
         written.append(out.with_suffix(".pt"))
         torch.save({"samples": images, "labels": labels}, written[-1])
     return written
+
+
+def default_labels(n: int, model: Any, transform: TableTransform | None) -> Tensor:
+    """Labels when none are asked for: a table's rows follow its training split's class frequencies, in random
+    order (a synthetic copy of the table, as SDV's `sample(n)` gives); images, and tables from checkpoints
+    without those counts, take the classes in turn as `sample()` draws them (a grid row per class)."""
+    if transform is None or transform.class_counts is None:
+        return model.check_labels(n, None).cpu()
+    counts = class_counts(n, len(transform.class_counts), transform.class_counts)
+    labels = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    return labels[torch.randperm(n)]
 
 
 def table_transform(ckpt_path: str, run_config: dict[str, Any]) -> TableTransform | None:

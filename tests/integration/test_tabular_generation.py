@@ -119,3 +119,11 @@ def test_mlgen_sample_writes_csv_and_parquet_with_the_tables_columns(tmp_path, m
 
     default = compose_config("sample", [f"ckpt_path={ckpt}", "n=8"], tmp_path / "default")
     assert [p.name for p in sample(default)] == ["samples.csv"]  # a table's default output is a CSV
+
+    # without labels the rows follow the training split's class frequencies (largest remainders), shuffled
+    train_counts = torch.load(ckpt, map_location="cpu", weights_only=True)["TabularDataModule"]["transform"]["class_counts"]
+    cfg = compose_config("sample", [f"ckpt_path={ckpt}", "n=200", f"out={tmp_path / 'freq.csv'}"], tmp_path / "freq")
+    drawn = pd.read_csv(sample(cfg)[0])["churned"]
+    expected = [round(200 * c / sum(train_counts)) for c in train_counts]
+    assert [int((drawn == name).sum()) for name in ("no", "yes")] == expected and train_counts[0] != train_counts[1]
+    assert drawn.iloc[:100].nunique() == 2  # not sorted by class

@@ -149,8 +149,12 @@ def test_the_transform_is_fitted_on_the_training_split_only(tmp_path):
     city = next(s for s in odd.layout if s.column == "city")
     assert x_test[0, city.start:city.stop].sum() == 0  # an unseen category encodes as all zeros
     income = next(s for s in odd.layout if s.column == "income" and s.kind == "value")
-    assert x_test[0, income.start] > 1  # far outside its mode, kept exactly
-    assert odd.decode(x_test[:1])["income"].item() == pytest.approx(5_000_000.0, rel=1e-5)
+    assert x_test[0, income.start] > 1  # far outside its mode, kept exactly in the encoding
+    train_max = table.iloc[:200]["income"].max()
+    assert odd.decode(x_test[:1])["income"].item() == train_max  # decoded rows stay in the training range
+    unbounded = datamodule(train_path, test_path=write(test, tmp_path / "test_odd.csv"), enforce_min_max_values=False)
+    unbounded.setup("test")
+    assert unbounded.decode(x_test[:1])["income"].item() == pytest.approx(5_000_000.0, rel=1e-5)
 
 
 def test_splits_are_seeded_and_the_test_rows_fixed(table_csv):
