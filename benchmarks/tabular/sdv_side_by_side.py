@@ -13,7 +13,9 @@ mean and standard deviation over seeds.
 
 SDV is BSL-licensed and never a dependency of mlgen: run this script in its own venv (benchmarks/tabular/README.md).
     python -m benchmarks.tabular.sdv_side_by_side --out OUT [--datasets breast_cancer fair] [--kinds tvae ctgan]
-        [--seeds 0 1 2] [--quick]
+        [--seeds 0 1 2] [--quick] [--mlgen-only]
+`--mlgen-only` re-measures mlgen's arms alone after a change to mlgen, against SDV rows of the same datasets and
+seeds from an earlier run (SDV's arms depend only on the split and the seed).
 writes OUT/results.json (one row per dataset, arm and seed) and OUT/results.md (mean ± std over seeds, then
 every row).
 """
@@ -135,7 +137,7 @@ def score(synthetic: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, data
     return out
 
 
-def run_dataset(dataset: str, kinds: list[str], seed: int, out: Path, quick: bool) -> list[dict[str, Any]]:
+def run_dataset(dataset: str, kinds: list[str], seed: int, out: Path, quick: bool, with_sdv: bool = True) -> list[dict[str, Any]]:
     data, train, test = real_splits(dataset)
     rows = []
     for kind in kinds:
@@ -146,7 +148,7 @@ def run_dataset(dataset: str, kinds: list[str], seed: int, out: Path, quick: boo
         synthetic = sample_mlgen(model, data, len(train), train[data.spec.target], seed)
         rows.append({"dataset": dataset, "arm": f"mlgen {kind}", "seed": seed, "epochs": mlgen_passes, "steps": steps,
                      "cpu_s": seconds, **score(synthetic, train, test, data)})
-        if kind not in SDV_KINDS:  # SDV has no diffusion synthesizer: mlgen's DDPM is read against the TVAE/CTGAN arms
+        if kind not in SDV_KINDS or not with_sdv:  # SDV has no diffusion synthesizer: mlgen's DDPM is read against the TVAE/CTGAN arms
             print(json.dumps(rows[-1:], indent=1), flush=True)
             continue
         matched = math.ceil(steps / sdv_steps_per_epoch(kind, len(train)))
@@ -197,12 +199,13 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["tvae", "ctgan"], choices=[*SDV_KINDS, "ddpm"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="2 epochs per arm: checks the script runs, measures nothing")
+    parser.add_argument("--mlgen-only", action="store_true", help="mlgen's arms only (SDV's from an earlier run still hold)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     for seed in args.seeds:
         for dataset in args.datasets:
-            rows += run_dataset(dataset, args.kinds, seed, args.out, args.quick)
+            rows += run_dataset(dataset, args.kinds, seed, args.out, args.quick, with_sdv=not args.mlgen_only)
             (args.out / "results.json").write_text(json.dumps(rows, indent=2))  # kept as it grows
     text = f"Mean ± standard deviation over seeds {args.seeds}:\n\n{summary(rows)}\nEvery run:\n\n{markdown(rows)}"
     (args.out / "results.md").write_text(text)
