@@ -4,6 +4,7 @@ file with the table's original columns, dtypes and category names (and the targe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +48,8 @@ def sample(cfg: DictConfig) -> list[Path]:
             f"Fix: use a checkpoint of a generative model (model=vae, cvae, ...)."
         )
     model.configure_sampling("sampling.", **(cfg.get("sampling") or {}))
-    labels = resolve_labels(cfg.labels, n, model)
     transform = table_transform(cfg.ckpt_path, run_config)
+    labels = resolve_labels(cfg.labels, n, model, None if transform is None else transform.spec.classes)
     out = output_path(Path(cfg.out), transform is not None)
     if cfg.get("seed") is not None:
         torch.manual_seed(cfg.seed)
@@ -120,8 +121,9 @@ def write_table(frame: Any, out: Path) -> None:
         frame.to_parquet(out, index=False)
 
 
-def resolve_labels(spec: Any, n: int, model: Any) -> Tensor | None:
-    """`labels=` as `n` class indices: an int for all samples, or a list repeated to length `n`.
+def resolve_labels(spec: Any, n: int, model: Any, class_names: Sequence[Any] | None = None) -> Tensor | None:
+    """`labels=` as `n` class indices: an int for all samples, or a list repeated to length `n`; a table's
+    classes may also be named as its target column holds them (`labels=malignant`).
 
     Generative modules say whether they take labels with their `conditional` attribute."""
     if spec is None:
@@ -134,10 +136,14 @@ def resolve_labels(spec: Any, n: int, model: Any) -> Tensor | None:
         )
     values = list(spec) if isinstance(spec, (list, ListConfig)) else [spec]
     num_classes = model.num_classes
+    names = [str(c) for c in class_names or ()]
+    values = [names.index(v) if isinstance(v, str) and v in names else v for v in values]
     if not values or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < num_classes for v in values):
+        named = f" (the table's classes {names}, by name or index)" if names else ""
+        example = f"labels={names[-1]} or " if names else ""
         raise ConfigError(
-            f"labels={_show(spec)} is invalid: the model has {num_classes} classes, so labels must be "
-            f"integers from 0 to {num_classes - 1}. Fix: e.g. labels=3 or labels=[0,1,2]."
+            f"labels={_show(spec)} is invalid: the model has {num_classes} classes{named}, so labels must be "
+            f"integers from 0 to {num_classes - 1}. Fix: e.g. {example}labels={num_classes - 1} or labels=[0,1]."
         )
     return torch.tensor(values).repeat((n + len(values) - 1) // len(values))[:n]
 

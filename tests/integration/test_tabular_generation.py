@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mlgen.checkpoints.load import load_model
 from mlgen.data.tabular import TabularDataModule
+from mlgen.errors import ConfigError
 from mlgen.tasks.sample import sample
 from mlgen.tasks.train import train
 from tests.helpers.config import CPU_QUICK, compose_config
@@ -127,3 +128,11 @@ def test_mlgen_sample_writes_csv_and_parquet_with_the_tables_columns(tmp_path, m
     expected = [round(200 * c / sum(train_counts)) for c in train_counts]
     assert [int((drawn == name).sum()) for name in ("no", "yes")] == expected and train_counts[0] != train_counts[1]
     assert drawn.iloc[:100].nunique() == 2  # not sorted by class
+
+    # classes by the names the target column holds, as well as by index
+    named = compose_config("sample", [f"ckpt_path={ckpt}", "n=6", "labels=[yes,no]", f"out={tmp_path / 'named.csv'}"],
+                           tmp_path / "named")
+    assert list(pd.read_csv(sample(named)[0])["churned"]) == ["yes", "no"] * 3
+    wrong = compose_config("sample", [f"ckpt_path={ckpt}", "n=6", "labels=maybe"], tmp_path / "wrong")
+    with pytest.raises(ConfigError, match=r"labels='maybe' is invalid.*\['no', 'yes'\], by name or index.*Fix: e.g. labels=yes"):
+        sample(wrong)
