@@ -54,6 +54,12 @@ def test_sample_quality_notes_only_where_sample_quality_is_missing():
     [note] = sample_quality_notes(Generator(), {"test/loss": 1.0})
     assert "FID/KID need a classifier" in note and "label" not in note
 
+    class RowGenerator(Generator):
+        hparams = {"layout": [{"column": "age", "kind": "value"}]}
+
+    [note] = sample_quality_notes(RowGenerator(), {"test/loss": 1.0})
+    assert note.startswith("To score the generated rows: mlgen-synth data=") and "generator_ckpt=" in note
+
 
 def test_train_and_eval_print_the_whole_path_of_what_they_wrote(gan_run, tmp_path, capsys):
     run = gan_run.output_dir.resolve()
