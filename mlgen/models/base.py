@@ -261,7 +261,7 @@ class MLGenModule(pl.LightningModule):
         means = {name: total / count for name, (total, count) in self._train_sums.items()}
         self._train_sums.clear()
         self.log_dict({f"{name}_epoch": mean for name, mean in means.items()}, sync_dist=True, batch_size=1)
-        self.log_dict(means, sync_dist=True, logger=False, batch_size=1)
+        self.log_dict(means, sync_dist=True, logger=False, batch_size=1, prog_bar=True)  # the epoch line shows the means
         if not self.automatic_optimization:
             # Lightning steps epoch-interval schedulers only under automatic optimisation. Here they step
             # before the epoch-end checkpoint is written (Lightning's checkpoint callbacks run after this

@@ -90,3 +90,21 @@ def test_mlgen_sample_prints_the_whole_path_of_a_relative_out(gan_run, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[-2:] == [f"wrote {tmp_path / 'grids' / 'cgan.png'}", f"wrote {tmp_path / 'grids' / 'cgan.pt'}"]
     assert (tmp_path / "grids" / "cgan.png").is_file()
+
+
+def test_the_epoch_line_of_a_batch_job_shows_the_epochs_training_means(tmp_path, capsys):
+    """stdout not a terminal (a Slurm job's file): one line per epoch with the epoch's mean training loss and
+    accuracy (the numbers the loggers get as `*_epoch`) and its validation values, not the last step's values."""
+    import csv
+
+    run = train(compose_config("train", [*CPU_QUICK, "trainer.enable_progress_bar=true", "trainer.max_epochs=2",
+                                         "data.train_fraction=0.3", "test=false"], tmp_path / "run"))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(" (")[0] for line in lines] == ["epoch 1/2 done", "epoch 2/2 done"]
+    with open(run.output_dir / "csv" / "metrics.csv") as handle:
+        means = [row for row in csv.DictReader(handle) if row.get("train/loss_epoch")]
+    for line, row in zip(lines, means, strict=True):
+        shown = dict(zip(line.split()[7::2], line.split()[8::2]))  # after "epoch E/N done (step S, T s)"
+        assert float(shown["train/loss"]) == pytest.approx(float(row["train/loss_epoch"]), rel=1e-3), line
+        assert float(shown["train/acc"]) == pytest.approx(float(row["train/acc_epoch"]), rel=1e-3), line
+        assert "val/acc" in shown and not any(name.endswith("_step") for name in shown), line
