@@ -7,8 +7,8 @@ lists, frequencies) is fitted on the training split only (`mlgen.data.tabular_tr
 
 Inference: text, bool and pandas category columns are categorical; numbers are `integer` when every
 value is whole, else `continuous`. Text with a different value in most rows (an id, a date) is refused with
-the ways out (drop it, make it numbers, or declare it categorical). Overrides: `data.columns.<name>` is a kind (`continuous`, `integer`,
-`categorical`, `drop`) or `{kind: ..., missing: true|false}`.
+the ways out (drop it, make it numbers, or declare it categorical). Overrides: `data.columns.<name>` is a
+kind (`continuous`, `integer`, `categorical`, `drop`) or `{kind: ..., missing: true|false}`.
 """
 
 from __future__ import annotations
