@@ -62,17 +62,16 @@ def run_outputs(output_dir: str | Path) -> dict[str, Path]:
     return {name: path for name, path in paths.items() if path is not None and path.exists()}
 
 
-def sample_quality_notes(model: Any, metrics: dict[str, float]) -> list[str]:
+def sample_quality_notes(model: Any, metrics: dict[str, float], datamodule: Any = None) -> list[str]:
     """The run's notes for the end-of-run table: for a generative model that ran without a feature
-    extractor, how to get FID/KID (and label agreement), or for one of table rows how `mlgen-synth`
-    scores them; none otherwise."""
+    extractor, how to get FID/KID (and label agreement), or for one trained on a table (its `datamodule`
+    decodes rows) how `mlgen-synth` scores them; none otherwise."""
     if not callable(getattr(model, "sample", None)) or any("fid" in name for name in metrics):
         return []
     from hydra.core.hydra_config import HydraConfig
 
     data = HydraConfig.get().runtime.choices.get("data") if HydraConfig.initialized() else None
-    hparams = getattr(model, "hparams", None) or {}
-    if hparams.get("layout"):  # a model of table rows: mlgen-synth scores them the way tables are judged
+    if callable(getattr(datamodule, "decode", None)):  # rows of a table: mlgen-synth scores them as tables are judged
         return [f"To score the generated rows: mlgen-synth data={data or '<the same data>'} (with this run's other data.* "
                 "options) generator_ckpt=<this run dir>/checkpoints/last.ckpt: utility on real test rows, fidelity, privacy."]
     measured = "FID/KID and label agreement" if getattr(model, "conditional", False) else "FID/KID"
