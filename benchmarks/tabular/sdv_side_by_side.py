@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 
 from benchmarks.config import QUICK, compose
+from mlgen.data.synthetic import class_labels
 from mlgen.metrics.tabular_fidelity import fidelity
 from mlgen.metrics.tabular_privacy import privacy
 from mlgen.metrics.tabular_utility import SKLEARN_MODELS, sklearn_accuracy
@@ -84,7 +85,7 @@ def sample_mlgen(model: Any, data: Any, n: int, labels_like: pd.Series, seed: in
     """`n` rows in the real training split's class proportions, decoded to the table's columns."""
     counts = labels_like.value_counts()
     classes = list(data.spec.classes)
-    labels = torch.cat([torch.full((int(counts.get(c, 0)),), i) for i, c in enumerate(classes)])[:n]
+    labels = class_labels(n, len(classes), [int(counts.get(c, 0)) for c in classes])
     torch.manual_seed(seed)
     with torch.no_grad():
         rows = model.eval().sample(len(labels), labels)
@@ -148,7 +149,9 @@ def run_dataset(dataset: str, kinds: list[str], seed: int, out: Path, quick: boo
         synthetic = sample_mlgen(model, data, len(train), train[data.spec.target], seed)
         rows.append({"dataset": dataset, "arm": f"mlgen {kind}", "seed": seed, "epochs": mlgen_passes, "steps": steps,
                      "cpu_s": seconds, **score(synthetic, train, test, data)})
-        if kind not in SDV_KINDS or not with_sdv:  # SDV has no diffusion synthesizer: mlgen's DDPM is read against the TVAE/CTGAN arms
+        # no SDV arms: asked for (`--mlgen-only`), or none exists (SDV has no diffusion synthesizer: mlgen's DDPM is
+        # read against the TVAE/CTGAN arms)
+        if kind not in SDV_KINDS or not with_sdv:
             print(json.dumps(rows[-1:], indent=1), flush=True)
             continue
         matched = math.ceil(steps / sdv_steps_per_epoch(kind, len(train)))

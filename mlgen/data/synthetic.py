@@ -40,6 +40,11 @@ def class_counts(size: int, num_classes: int, proportions: Sequence[float] | Non
     return counts
 
 
+def class_labels(size: int, num_classes: int, proportions: Sequence[float] | None) -> Tensor:
+    """`size` class indices in `class_counts`' numbers, sorted by class."""
+    return torch.repeat_interleave(torch.arange(num_classes), torch.tensor(class_counts(size, num_classes, proportions)))
+
+
 def synthetic_count(n_real: int, mix_ratio: float, size: int | None) -> int:
     """How many samples to draw so they make up `mix_ratio` of the training set."""
     if mix_ratio == 1.0:
@@ -165,8 +170,7 @@ class SyntheticDataModule(pl.LightningDataModule):
     def draw(self, count: int) -> tuple[Tensor, Tensor]:
         """`count` labelled samples in the data's space, class counts as configured, seeded."""
         model = checked_generator(self.generator_ckpt, self.shape, self.num_classes, self.hparams.sampling)
-        counts = class_counts(count, self.num_classes, self.hparams.class_proportions)
-        labels = torch.repeat_interleave(torch.arange(self.num_classes), torch.tensor(counts))
+        labels = class_labels(count, self.num_classes, self.hparams.class_proportions)
         model = model.to(self.hparams.device).eval()
         chunks = []
         with torch.no_grad(), torch.random.fork_rng(devices=[]):

@@ -15,7 +15,7 @@ from torch import Tensor
 from mlgen.checkpoints.allowlist import trusting_config_targets
 from mlgen.checkpoints.load import load_checkpoint, load_model
 from mlgen.config.checks import check_int
-from mlgen.data.synthetic import class_counts
+from mlgen.data.synthetic import class_labels
 from mlgen.distributed.run_id import cannot_create
 from mlgen.errors import CheckpointError, ConfigError
 from mlgen.tracking.labelled_grid import sample_grid
@@ -76,8 +76,7 @@ def default_labels(n: int, model: Any, transform: TableTransform | None) -> Tens
     without those counts, take the classes in turn as `sample()` draws them (a grid row per class)."""
     if transform is None or transform.class_counts is None:
         return model.check_labels(n, None).cpu()
-    counts = class_counts(n, len(transform.class_counts), transform.class_counts)
-    labels = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    labels = class_labels(n, len(transform.class_counts), transform.class_counts)
     return labels[torch.randperm(n)]
 
 
