@@ -61,17 +61,21 @@ class NumberFormat:
 
     @classmethod
     def fit(cls, values: np.ndarray, options: TransformOptions) -> NumberFormat:
-        decimals = next((d for d in range(MAX_DECIMALS + 1)
-                         if np.all(np.abs(np.round(values, d) - values) <= 1e-9 * np.maximum(1.0, np.abs(values)))), None)
         bounded = options.enforce_min_max_values
         return cls(float(values.min()) if bounded else None, float(values.max()) if bounded else None,
-                   decimals if options.enforce_rounding else None)
+                   _decimals(values) if options.enforce_rounding else None)
 
     def apply(self, values: np.ndarray) -> np.ndarray:
         """NaN (a missing value) stays NaN."""
         if self.lower is not None:
             values = np.clip(values, self.lower, self.upper)
         return np.round(values, self.decimals) if self.decimals is not None else values
+
+
+def _decimals(values: np.ndarray) -> int | None:
+    """The fewest decimals that write every value (up to `MAX_DECIMALS`; None: more)."""
+    tolerance = 1e-9 * np.maximum(1.0, np.abs(values))
+    return next((d for d in range(MAX_DECIMALS + 1) if np.all(np.abs(np.round(values, d) - values) <= tolerance)), None)
 
 
 def fit_encoder(column: Column, series: pd.Series, options: TransformOptions) -> tuple[Encoder, NumberFormat | None]:
