@@ -7,7 +7,8 @@ lists, frequencies) is fitted on the training split only (`mlgen.data.tabular_tr
 
 Inference: text, bool and pandas category columns are categorical; numbers are `integer` when every
 value is whole, else `continuous`. Text with a different value in most rows (an id, a date) is refused with
-the ways out (drop it, make it numbers, or declare it categorical). Overrides: `data.columns.<name>` is a
+the ways out (drop it, make it numbers, or declare it categorical), and so are whole numbers that differ in
+every row and run without gaps or carry an id's name (a row number, pandas' saved index `Unnamed: 0`). Overrides: `data.columns.<name>` is a
 kind (`continuous`, `integer`, `categorical`, `drop`) or `{kind: ..., missing: true|false}`.
 """
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -29,6 +32,11 @@ FEATURE_KINDS = ("continuous", "integer", "categorical")
 _MAX_DISTINCT_SHARE = 0.5
 _MIN_DISTINCT_TO_REFUSE = 20
 KINDS = (*FEATURE_KINDS, "drop")
+# names of row ids: `id`, `patient_id`, `user id`, `PatientID`, `row`, `index`, pandas' `Unnamed: 0`
+# a name Hydra takes in a dotted override key (`+data.columns.age=drop`); others go in a dict, escaped
+_HYDRA_KEY = re.compile(r"[A-Za-z_$][\w$-]*")
+_HYDRA_ESCAPED = re.compile(r"""([\\()\[\]{}:=,'"])""")
+_ID_NAME = re.compile(r"(?i:(.*[_\s.-])?(id|row|index)|unnamed: \d+)|.*[a-z]ID")
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,18 @@ class TableSpec:
 class Override:
     kind: str | None
     missing: bool | None
+
+
+def column_override(name: str, value: str) -> str:
+    """The command-line override that sets column `name`'s kind, as a user types it: `+data.columns.age=drop`,
+    or `'+data.columns={Unnamed\\: 0: drop}'` for a name Hydra's dotted keys can't hold (a space, a colon);
+    a name its grammar can't spell at all (quotes, non-ASCII letters) is set in a config file."""
+    if not name.isascii() or any(quote in name for quote in "'\""):
+        return f"data.columns: {{{name!r}: {value}}} in a config file (an experiment's yaml)"
+    if _HYDRA_KEY.fullmatch(name):
+        return f"+data.columns.{name}={value}"
+    escaped = _HYDRA_ESCAPED.sub(r"\\\1", name)
+    return f"'+data.columns={{{escaped}: {value}}}'"
 
 
 def parse_overrides(columns: Mapping[str, Any] | None) -> dict[str, Override]:
@@ -125,6 +145,8 @@ def infer_kind(name: str, series: pd.Series, declared: str | None) -> str:
         natural = "categorical"
     elif pd.api.types.is_numeric_dtype(dtype):
         natural = "integer" if _all_whole(values) else "continuous"
+        if natural == "integer" and declared is None:
+            _refuse_row_numbers(name, values)
     elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
         if declared == "categorical":
             return "categorical"
@@ -135,7 +157,7 @@ def infer_kind(name: str, series: pd.Series, declared: str | None) -> str:
                 f"Column {name!r} mixes numbers and text (e.g. {number!r} in data row {_first(series == number)} and {text!r} in "
                 f"data row {_first(series == text)}). Fix: clean it so every value is a number (a missing value as an empty "
                 f"cell, or list its marker in data.na_values=[{text!r}]), or declare it text with "
-                f"+data.columns.{name}=categorical."
+                f"{column_override(name, 'categorical')}."
             )
         natural = "categorical"
         _refuse_identifier_like(name, values, declared)
@@ -147,7 +169,7 @@ def infer_kind(name: str, series: pd.Series, declared: str | None) -> str:
     else:
         raise DataError(
             f"Column {name!r} has dtype {dtype}, which mlgen's tables can't encode (they take numbers, text and "
-            f"booleans). Fix: convert it to numbers or text, or leave it out with +data.columns.{name}=drop."
+            f"booleans). Fix: convert it to numbers or text, or leave it out with {column_override(name, 'drop')}."
         )
     return declared or natural
 
@@ -162,9 +184,28 @@ def _refuse_identifier_like(name: str, values: pd.Series, declared: str | None) 
         raise DataError(
             f"Column {name!r} has {distinct} distinct text values in {len(values)} rows (e.g. {examples}): as "
             f"categories it would take {distinct} one-hot columns, and a generator could only copy them; it looks like "
-            f"an identifier, a date or free text. Fix: leave it out with +data.columns.{name}=drop, turn it into numbers "
-            f"in the file (e.g. days since a date), or keep it as categories with +data.columns.{name}=categorical."
+            f"an identifier, a date or free text. Fix: leave it out with {column_override(name, 'drop')}, turn it into numbers "
+            f"in the file (e.g. days since a date), or keep it as categories with {column_override(name, 'categorical')}."
         )
+
+
+def _refuse_row_numbers(name: str, values: pd.Series) -> None:
+    """Whole numbers that differ in every row and either run without gaps or carry an id's name number the
+    rows: as a feature a generator would learn the numbering and the privacy scores would measure it, not the
+    data. A declared kind keeps them."""
+    count = len(values)
+    if count <= _MIN_DISTINCT_TO_REFUSE or values.nunique() != count:
+        return
+    low, high = int(values.min()), int(values.max())
+    if high - low + 1 != count and not _ID_NAME.fullmatch(name):
+        return
+    saved_index = " (pandas names its index so when a frame is saved without index=False)" if name.startswith("Unnamed:") else ""
+    raise DataError(
+        f"Column {name!r} holds {count} whole numbers, a different one in every row ({low} to {high}): it looks like "
+        f"a row number or an id{saved_index}, and as a feature a generator would learn the numbering. Fix: leave it "
+        f"out with {column_override(name, 'drop')} (or save the file without it), or keep it as a number with "
+        f"{column_override(name, 'integer')}."
+    )
 
 
 def target_classes(series: pd.Series) -> tuple[Hashable, ...]:

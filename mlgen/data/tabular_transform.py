@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from mlgen.data.tabular_columns import Column, TableSpec
+from mlgen.data.tabular_columns import Column, TableSpec, column_override
 from mlgen.data.tabular_encoders import (
     Encoder,
     ModeNormalizer,
@@ -86,7 +86,7 @@ def fit_encoder(column: Column, series: pd.Series, options: TransformOptions) ->
     values = values[~np.isnan(values)]
     if not len(values):
         raise DataError(f"Column {column.name!r} has no values in the training split, so it can't be encoded. Fix: leave "
-                        f"it out with +data.columns.{column.name}=drop or fill it.")
+                        f"it out with {column_override(column.name, 'drop')} or fill it.")
     number_format = NumberFormat.fit(values, options)
     if options.continuous == "quantile":
         return QuantileNormalizer.fit(values, column.missing, options.quantiles, options.seed), number_format

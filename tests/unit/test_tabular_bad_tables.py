@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from mlgen.data.tabular import TabularDataModule
+from mlgen.data.tabular_columns import column_override
 from mlgen.errors import ConfigError, DataError
 
 
@@ -61,6 +63,19 @@ def _dates(folder):
     return {"path": _csv(folder, frame)}
 
 
+def _saved_index(folder):
+    """pandas' `to_csv` without index=False: the row numbers come back as a column 'Unnamed: 0'."""
+    path = folder / "table.csv"
+    good_table().sample(frac=1.0, random_state=0).reset_index(drop=True).to_csv(path)
+    return {"path": str(path)}
+
+
+def _patient_ids(folder):
+    """Ids with gaps, one per row, in a column named as an id."""
+    ids = np.random.default_rng(1).choice(np.arange(1000, 9000), 60, replace=False)
+    return {"path": _csv(folder, good_table().assign(patient_id=ids))}
+
+
 CASES = {
     "missing file": (lambda d: {"path": str(d / "nope.csv")}, DataError, ["data.path=", "nope.csv", "no such file", "Fix"]),
     "empty file": (_empty, DataError, ["empty.csv", "holds no rows and no columns", "Fix"]),
@@ -81,6 +96,11 @@ CASES = {
                           ["'income'", "continuous numbers", "Fix"]),
     "identifier-like text": (_dates, DataError, ["Column 'visit' has 60 distinct text values in 60 rows", "'2020-01-01'",
                                                   "+data.columns.visit=drop", "+data.columns.visit=categorical", "Fix"]),
+    "row numbers": (_saved_index, DataError, ["Column 'Unnamed: 0' holds 60 whole numbers, a different one in every row (0 to 59)",
+                                              "index=False", "'+data.columns={Unnamed\\: 0: drop}'",
+                                              "'+data.columns={Unnamed\\: 0: integer}'", "Fix"]),
+    "integer ids": (_patient_ids, DataError, ["Column 'patient_id' holds 60 whole numbers", "an id",
+                                              "+data.columns.patient_id=drop", "+data.columns.patient_id=integer", "Fix"]),
     "neither dataset nor path": (lambda d: {"target": "label"}, ConfigError, ["data.path=None is invalid", "data.dataset", "Fix"]),
 }
 
@@ -114,3 +134,29 @@ def test_identifier_like_text_is_kept_when_declared_or_left_out_when_dropped(tmp
     assert all(s.column != "visit" for s in dropped.layout)
     few = good_table().assign(city=[f"city{i % 20}" for i in range(60)])  # 20 values in 60 rows: categories
     assert TabularDataModule(target="label", path=_csv(tmp_path, few, "few.csv"), max_modes=2).shape[0] > 20
+
+
+def test_row_numbers_are_kept_when_declared_and_unique_whole_numbers_without_an_ids_name_are_features(tmp_path):
+    options = _patient_ids(tmp_path)
+    kept = TabularDataModule(target="label", columns={"patient_id": "integer"}, max_modes=2, **options)
+    assert any(s.column == "patient_id" for s in kept.layout)
+    assert all(s.column != "patient_id" for s in TabularDataModule(target="label", columns={"patient_id": "drop"},
+                                                                   max_modes=2, **options).layout)
+    # the same numbers under a measurement's name (gaps, so not a row count): a feature like any other
+    cents = good_table().assign(income_cents=np.random.default_rng(1).choice(np.arange(1000, 9000), 60, replace=False))
+    dm = TabularDataModule(target="label", path=_csv(tmp_path, cents, "cents.csv"), max_modes=2)
+    assert any(s.column == "income_cents" for s in dm.layout)
+
+
+@pytest.mark.parametrize("name", ["age", "patient-id", "Unnamed: 0", "mean radius", "a=b", "x(1)", "a.b", "1st", "x,y"])
+def test_the_override_a_message_suggests_names_the_column_when_hydra_parses_it(name):
+    """The fixes quote `+data.columns...` for the column at hand; Hydra's dotted keys take no space or colon,
+    so such names go in a dict with escapes (shell quotes removed as the shell does)."""
+    typed = column_override(name, "drop")
+    override = OverridesParser.create().parse_overrides([typed.strip("'")])[0]
+    value = override.value()
+    if isinstance(value, dict):
+        assert (override.key_or_group, value) == ("data.columns", {name: "drop"})
+    else:
+        assert (override.key_or_group, value) == (f"data.columns.{name}", "drop")
+    assert "config file" in column_override("café", "drop")  # no command-line spelling: the yaml way
