@@ -1,15 +1,16 @@
-"""The column spec of a table: what each column is (continuous, integer, categorical, the target) and
-whether it may miss values; inferred from the data, overridden in config.
+"""The column spec of a table: what each column is (continuous, integer, categorical, datetime, the target)
+and whether it may miss values; inferred from the data, overridden in config.
 
 The spec is the table's schema, like the dtypes pandas reads: it is inferred from the whole table (the
 train/val pool and the test rows). What the transform learns from values (modes, quantiles, category
 lists, frequencies) is fitted on the training split only (`mlgen.data.tabular_transform`).
 
 Inference: text, bool and pandas category columns are categorical; numbers are `integer` when every
-value is whole, else `continuous`. Text with a different value in most rows (an id, a date) is refused with
-the ways out (drop it, make it numbers, or declare it categorical), and so are whole numbers that differ in
+value is whole, else `continuous`; datetime64 columns, and text whose every value is a date in one format,
+are `datetime` (`mlgen.data.tabular_dates`). Text with a different value in most rows (an id, free text) is
+refused with the ways out (drop it, make it numbers, or declare it categorical), and so are whole numbers that differ in
 every row and run without gaps or carry an id's name (a row number, pandas' saved index `Unnamed: 0`). Overrides: `data.columns.<name>` is a
-kind (`continuous`, `integer`, `categorical`, `drop`) or `{kind: ..., missing: true|false}`.
+kind (`continuous`, `integer`, `categorical`, `datetime`, `drop`) or `{kind: ..., missing: true|false}`.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from mlgen.config.checks import check_choice, require
+from mlgen.data.tabular_dates import from_days, text_date_format, to_days
 from mlgen.errors import DataError
 
-FEATURE_KINDS = ("continuous", "integer", "categorical")
+FEATURE_KINDS = ("continuous", "integer", "categorical", "datetime")
 # a text column with more distinct values than this share of its rows (and more than the minimum) is refused
 # unless declared (`_refuse_identifier_like`): the 6,366-row `fair` survey's text columns have at most 6 each
 _MAX_DISTINCT_SHARE = 0.5
@@ -42,12 +44,31 @@ _ID_NAME = re.compile(r"(?i:(.*[_\s.-])?(id|row|index)|unnamed: \d+)|.*[a-z]ID")
 @dataclass(frozen=True)
 class Column:
     """One feature column. `dtype` is the pandas dtype of the source, restored by decoding;
-    `missing` says the column has missing values (and the spec allows them)."""
+    `missing` says the column has missing values (and the spec allows them); `date_format` is the
+    `strftime` format of a datetime column written as text."""
 
     name: str
     kind: str
     dtype: str
     missing: bool
+    date_format: str | None = None
+
+    def numbers(self, series: pd.Series) -> np.ndarray:
+        """This number or datetime column's values as float64 (dates as days since 1970), NaN where missing."""
+        if self.kind == "datetime":
+            return to_days(series, self.date_format)
+        return series.to_numpy(dtype="float64", na_value=np.nan)
+
+    def from_numbers(self, values: np.ndarray) -> pd.Series:
+        """The inverse of `numbers`, in the source's dtype (integers rounded)."""
+        if self.kind == "datetime":
+            return from_days(values, self.dtype, self.date_format)
+        return pd.Series(np.rint(values) if self.kind == "integer" else values).astype(self.dtype)
+
+    def state(self) -> dict[str, Any]:
+        """Plain fields for a checkpoint; `date_format` only when set, so a spec without dates reads as
+        one written before datetime columns existed (and a resume check of such a checkpoint still passes)."""
+        return {key: value for key, value in vars(self).items() if key != "date_format" or value is not None}
 
 
 @dataclass(frozen=True)
@@ -122,7 +143,7 @@ def infer_spec(frame: pd.DataFrame, target: str, overrides: Mapping[str, Overrid
         if name == target or override.kind == "drop":
             continue
         series = frame[name]
-        kind = infer_kind(name, series, override.kind)
+        kind, date_format = infer_kind(name, series, override.kind)
         missing = bool(series.isna().any())
         if missing and not (override.missing if override.missing is not None else allow_missing):
             switch = f"data.columns.{name}.missing=false" if override.missing is False else "data.allow_missing=false"
@@ -131,25 +152,39 @@ def infer_spec(frame: pd.DataFrame, target: str, overrides: Mapping[str, Overrid
                 f"spec forbids them ({switch}). Fix: fill or remove those rows, or allow missing values in that column "
                 f"(they then get their own one-hot slot)."
             )
-        columns.append(Column(name, kind, str(series.dtype), missing))
+        columns.append(Column(name, kind, str(series.dtype), missing, date_format))
     kept = {c.name for c in columns} | {target}
     return TableSpec(tuple(columns), target, str(frame[target].dtype), target_classes(frame[target]),
                      tuple(n for n in names if n in kept))
 
 
-def infer_kind(name: str, series: pd.Series, declared: str | None) -> str:
-    """The kind of one feature column; a declared kind wins where the values allow it."""
+def infer_kind(name: str, series: pd.Series, declared: str | None) -> tuple[str, str | None]:
+    """The kind of one feature column, and the format of text dates; a declared kind wins where the values
+    allow it."""
     dtype = series.dtype
     values = series.dropna()
     if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
         natural = "categorical"
+    elif pd.api.types.is_datetime64_dtype(dtype):
+        natural = "datetime"
+        if declared not in (None, "datetime"):
+            raise DataError(
+                f"Column {name!r} holds dates and times ({dtype}) but is declared {declared} (data.columns.{name}). Fix: "
+                f"leave its kind to inference (it is encoded as days since 1970 and decoded back to dates), or leave it out "
+                f"with {column_override(name, 'drop')}."
+            )
     elif pd.api.types.is_numeric_dtype(dtype):
         natural = "integer" if _all_whole(values) else "continuous"
         if natural == "integer" and declared is None:
             _refuse_row_numbers(name, values)
+        if declared == "datetime":
+            raise DataError(
+                f"Column {name!r} is declared datetime (data.columns.{name}) but holds numbers such as {values.iloc[0]!r}. "
+                f"Fix: write its dates as text in one format (e.g. 2024-03-01) or declare it {natural}."
+            )
     elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
         if declared == "categorical":
-            return "categorical"
+            return "categorical", None
         numbers = pd.to_numeric(values, errors="coerce")
         if numbers.notna().any() and numbers.isna().any():
             number, text = values[numbers.notna()].iloc[0], values[numbers.isna()].iloc[0]
@@ -158,6 +193,15 @@ def infer_kind(name: str, series: pd.Series, declared: str | None) -> str:
                 f"data row {_first(series == text)}). Fix: clean it so every value is a number (a missing value as an empty "
                 f"cell, or list its marker in data.na_values=[{text!r}]), or declare it text with "
                 f"{column_override(name, 'categorical')}."
+            )
+        date_format = text_date_format(values) if declared in (None, "datetime") else None
+        if date_format is not None:
+            return "datetime", date_format
+        if declared == "datetime":
+            raise DataError(
+                f"Column {name!r} is declared datetime (data.columns.{name}) but its values are not dates in one format "
+                f"(the first is {values.iloc[0]!r}; a format needs a year, month and day). Fix: write every date the same "
+                f"way (e.g. 2024-03-01 or 01/03/2024 14:30), or declare the column categorical."
             )
         natural = "categorical"
         _refuse_identifier_like(name, values, declared)
@@ -171,11 +215,11 @@ def infer_kind(name: str, series: pd.Series, declared: str | None) -> str:
             f"Column {name!r} has dtype {dtype}, which mlgen's tables can't encode (they take numbers, text and "
             f"booleans). Fix: convert it to numbers or text, or leave it out with {column_override(name, 'drop')}."
         )
-    return declared or natural
+    return declared or natural, None
 
 
 def _refuse_identifier_like(name: str, values: pd.Series, declared: str | None) -> None:
-    """Text with a different value in most rows (ids, dates, free text) is not a category: one-hot it would
+    """Text with a different value in most rows (ids, free text) is not a category: one-hot it would
     take a column per value, and a generator could only copy values of training rows. Taken only when
     declared categorical (or dropped); a declared number fails on its text next."""
     distinct = values.nunique()
@@ -184,7 +228,7 @@ def _refuse_identifier_like(name: str, values: pd.Series, declared: str | None) 
         raise DataError(
             f"Column {name!r} has {distinct} distinct text values in {len(values)} rows (e.g. {examples}): as "
             f"categories it would take {distinct} one-hot columns, and a generator could only copy them; it looks like "
-            f"an identifier, a date or free text. Fix: leave it out with {column_override(name, 'drop')}, turn it into numbers "
+            f"an identifier or free text. Fix: leave it out with {column_override(name, 'drop')}, turn it into numbers "
             f"in the file (e.g. days since a date), or keep it as categories with {column_override(name, 'categorical')}."
         )
 

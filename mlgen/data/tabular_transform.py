@@ -82,7 +82,7 @@ def fit_encoder(column: Column, series: pd.Series, options: TransformOptions) ->
     """The column's encoder and, for a number column, how its decoded values are finished."""
     if column.kind == "categorical":
         return OneHot.fit(series, column.missing), None
-    values = series.to_numpy(dtype="float64", na_value=np.nan)
+    values = column.numbers(series)
     values = values[~np.isnan(values)]
     if not len(values):
         raise DataError(f"Column {column.name!r} has no values in the training split, so it can't be encoded. Fix: leave "
@@ -124,7 +124,7 @@ class TableTransform:
         blocks = []
         for column, encoder in zip(self.spec.columns, self.encoders):
             series = frame[column.name]
-            values = series if isinstance(encoder, OneHot) else series.to_numpy(dtype="float64", na_value=np.nan)
+            values = series if isinstance(encoder, OneHot) else column.numbers(series)
             blocks.append(encoder.encode(values))
         return torch.from_numpy(np.concatenate(blocks, axis=1) if blocks else np.zeros((len(frame), 0), np.float32))
 
@@ -141,9 +141,7 @@ class TableTransform:
             start += encoder.width
             if number_format is not None:
                 values = number_format.apply(values)
-            if column.kind == "integer":
-                values = np.rint(values)
-            columns[column.name] = pd.Series(values).astype(column.dtype)
+            columns[column.name] = pd.Series(values).astype(column.dtype) if isinstance(encoder, OneHot) else column.from_numbers(values)
         if labels is not None:
             labels = labels.detach().cpu().numpy() if isinstance(labels, Tensor) else np.asarray(labels)
             classes = np.array(self.spec.classes, dtype=object)
@@ -154,7 +152,7 @@ class TableTransform:
         """Plain numbers and strings (no pickles): what a checkpoint stores to decode without the data."""
         spec = self.spec
         return {
-            "columns": [vars(c) for c in spec.columns],
+            "columns": [c.state() for c in spec.columns],
             "target": spec.target,
             "target_dtype": spec.target_dtype,
             "classes": list(spec.classes),

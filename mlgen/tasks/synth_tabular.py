@@ -20,12 +20,16 @@ from mlgen.metrics.tabular_utility import SKLEARN_MODELS, sklearn_accuracy
 
 def decoded_splits(real_data: Any, synthetic_data: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Real training rows, real test (holdout) rows and synthetic rows, all through the same transform
-    (real rows are decoded from their encoding too, so a copied row compares equal)."""
+    (real rows are decoded from their encoding too, so a copied row compares equal), dates as days since
+    1970 so that the scores read them as the numbers they are encoded as."""
     table = real_data.real
-    train = table.decode(*table.datasets["train"].tensors)
-    test = table.decode(*table.datasets["test"].tensors)
-    synthetic = synthetic_data.real.decode(*synthetic_data.real.datasets["train"].tensors)
-    return train, test, synthetic
+    dates = [c for c in table.spec.columns if c.kind == "datetime"]
+
+    def decoded(data: Any, split: str) -> pd.DataFrame:
+        frame = data.decode(*data.datasets[split].tensors)
+        return frame.assign(**{c.name: c.numbers(frame[c.name]) for c in dates})
+
+    return decoded(table, "train"), decoded(table, "test"), decoded(synthetic_data.real, "train")
 
 
 def evaluate_table(cfg: DictConfig, real_data: Any, synthetic_data: Any, scores: dict[str, float], out: Path) -> dict[str, Any]:

@@ -19,12 +19,13 @@ WANDB_QUICK = [*(o for o in CPU_QUICK if not o.startswith("logger=")), "logger=w
 
 
 def small_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
-    """Two numbers and a text column; the label follows income and city, so the table is learnable."""
+    """Two numbers, a text column and a date; the label follows income and city, so the table is learnable."""
     rng = np.random.default_rng(seed)
     income = np.where(rng.random(n) < 0.5, rng.normal(30_000, 3_000, n), rng.normal(90_000, 8_000, n)).round(2)
     city = rng.choice(["berlin", "lima", "osaka"], n, p=[0.5, 0.3, 0.2])
     label = np.where((income - 60_000) / 10_000 + 4.0 * (city == "lima") > 0, "high", "low")  # linear in both
-    return pd.DataFrame({"age": rng.integers(18, 80, n), "income": income, "city": city, "label": label})
+    joined = (pd.Timestamp("2018-01-01") + pd.to_timedelta(rng.integers(0, 2000, n), unit="D")).strftime("%Y-%m-%d")
+    return pd.DataFrame({"age": rng.integers(18, 80, n), "income": income, "city": city, "joined": joined, "label": label})
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,9 @@ def test_mlgen_synth_scores_a_tables_samples(tvae_ckpt, table_data, tmp_path):
     assert 0.0 <= utility["logistic_regression_ratio"] <= 1.2
     assert utility["mlp_ratio"] == pytest.approx(report.scores()["cas_ratio"])
     fidelity = table["fidelity"]
-    assert set(fidelity["columns"]) == {"age", "income", "city", "label"}
+    assert set(fidelity["columns"]) == {"age", "income", "city", "joined", "label"}
     assert fidelity["columns"]["city"]["metric"] == "tv" and fidelity["columns"]["income"]["metric"] == "ks"
+    assert fidelity["columns"]["joined"]["metric"] == "ks"  # dates scored as the days they are encoded as
     assert 0.5 < fidelity["score"] < 1.0  # a trained TVAE is neither perfect nor unrelated
     privacy = table["privacy"]
     assert privacy["exact_copy_share"] <= 0.05  # continuous income: a TVAE does not reproduce rows exactly
@@ -70,7 +72,7 @@ def test_mlgen_synth_scores_a_tables_samples(tvae_ckpt, table_data, tmp_path):
     assert run.summary["synth/table/privacy/exact_copy_share"] == pytest.approx(privacy["exact_copy_share"])
     assert run.summary["synth/steps"] == 40
     (logged,) = run.rows_with("synth/columns._type")  # the reader flattens nested values with dots
-    assert logged["synth/columns._type"] == "table-file" and logged["synth/columns.nrows"] == 4
+    assert logged["synth/columns._type"] == "table-file" and logged["synth/columns.nrows"] == 5
 
 
 def test_samples_of_quantile_encoded_columns_are_not_cut_to_plus_minus_one(table_data, tmp_path):

@@ -32,7 +32,8 @@ def _table(n: int = 400) -> pd.DataFrame:
     plan = rng.choice(["basic", "plus", "pro"], n, p=[0.6, 0.3, 0.1])
     usage = rng.gamma(2.0, 10.0, n).round(1)
     churned = np.where((plan == "basic") & (usage < 20), "yes", "no")
-    return pd.DataFrame({"plan": plan, "usage": usage, "tickets": rng.integers(0, 5, n), "churned": churned})
+    since = (pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="D")).strftime("%d.%m.%Y")
+    return pd.DataFrame({"plan": plan, "usage": usage, "tickets": rng.integers(0, 5, n), "since": since, "churned": churned})
 
 
 def _logistic(frame: pd.DataFrame, target: str):
@@ -114,8 +115,11 @@ def test_mlgen_sample_writes_csv_and_parquet_with_the_tables_columns(tmp_path, m
         assert list(frame["churned"]) == ["no", "yes"] * 25  # labels=[0,1] repeated; classes sorted
         assert set(frame["plan"]) <= {"basic", "plus", "pro"}
         assert (frame["tickets"] == frame["tickets"].round()).all()
+        since = pd.to_datetime(frame["since"], format="%d.%m.%Y")  # dates as the file wrote them, in its range
+        assert since.between(pd.Timestamp("2020-01-01"), pd.Timestamp("2022-09-27")).all()
     parquet = written["parquet"]
     assert parquet["tickets"].dtype == table["tickets"].dtype and parquet["usage"].dtype == table["usage"].dtype
+    assert parquet["since"].dtype == table["since"].dtype  # text dates stay text
     pd.testing.assert_frame_equal(written["csv"], parquet, check_dtype=False)  # the same seeded rows
 
     default = compose_config("sample", [f"ckpt_path={ckpt}", "n=8"], tmp_path / "default")

@@ -57,10 +57,16 @@ def _header_only(folder):
     return {"path": str(folder / "header.csv")}
 
 
-def _dates(folder):
-    """A column of visit dates, one per row: 60 one-hot columns as categories."""
-    frame = good_table().assign(visit=pd.date_range("2020-01-01", periods=60, freq="D").strftime("%Y-%m-%d"))
+def _codes(folder):
+    """A column of visit codes, one per row: 60 one-hot columns as categories."""
+    frame = good_table().assign(visit=[f"V{i:04d}-{i * 7 % 13}" for i in range(60)])
     return {"path": _csv(folder, frame)}
+
+
+def _declared_date(folder):
+    """Text declared datetime whose values are not dates in one format."""
+    frame = good_table().assign(when=["2020-01-%02d" % (1 + i % 28) if i % 9 else "soon" for i in range(60)])
+    return {"path": _csv(folder, frame), "columns": {"when": "datetime"}}
 
 
 def _saved_index(folder):
@@ -94,13 +100,17 @@ CASES = {
     "missing target": (_nan_target, DataError, ["target column 'label'", "1 missing value", "data row 5", "Fix"]),
     "continuous target": (lambda d: {"path": _csv(d, good_table()), "target": "income"}, DataError,
                           ["'income'", "continuous numbers", "Fix"]),
-    "identifier-like text": (_dates, DataError, ["Column 'visit' has 60 distinct text values in 60 rows", "'2020-01-01'",
+    "identifier-like text": (_codes, DataError, ["Column 'visit' has 60 distinct text values in 60 rows", "'V0000-0'",
                                                   "+data.columns.visit=drop", "+data.columns.visit=categorical", "Fix"]),
     "row numbers": (_saved_index, DataError, ["Column 'Unnamed: 0' holds 60 whole numbers, a different one in every row (0 to 59)",
                                               "index=False", "'+data.columns={Unnamed\\: 0: drop}'",
                                               "'+data.columns={Unnamed\\: 0: integer}'", "Fix"]),
     "integer ids": (_patient_ids, DataError, ["Column 'patient_id' holds 60 whole numbers", "an id",
                                               "+data.columns.patient_id=drop", "+data.columns.patient_id=integer", "Fix"]),
+    "not dates": (_declared_date, DataError, ["Column 'when' is declared datetime", "not dates in one format",
+                                              "'soon'", "declare the column categorical", "Fix"]),
+    "numbers declared dates": (lambda d: {"path": _csv(d, good_table()), "columns": {"income": "datetime"}}, DataError,
+                               ["Column 'income' is declared datetime", "holds numbers", "declare it continuous", "Fix"]),
     "neither dataset nor path": (lambda d: {"target": "label"}, ConfigError, ["data.path=None is invalid", "data.dataset", "Fix"]),
 }
 
@@ -127,7 +137,7 @@ def test_a_column_declared_text_may_mix_numbers_and_text(tmp_path):
 
 
 def test_identifier_like_text_is_kept_when_declared_or_left_out_when_dropped(tmp_path):
-    options = _dates(tmp_path)
+    options = _codes(tmp_path)
     kept = TabularDataModule(target="label", columns={"visit": "categorical"}, max_modes=2, **options)
     assert len(next(s for s in kept.layout if s.column == "visit").names) == 43  # a date per training row (60 less test and val)
     dropped = TabularDataModule(target="label", columns={"visit": "drop"}, max_modes=2, **options)

@@ -1,0 +1,59 @@
+"""Dates and times in tables: a `datetime` column is encoded as a number, days since 1970-01-01 (a time of
+day is the fraction), by the number encoders, and decoded back to the source's form: datetime64 values (a
+Parquet timestamp) as datetime64, text dates in the format they were written in (`%Y-%m-%d`,
+`%d/%m/%Y %H:%M`, ...), which pandas infers from the first value (month first, else day first) and every
+other value must follow.
+
+A date is not a category (one-hot would take a column per day and a generator could only copy them) and
+not an id: its distribution, range and correlations are what a synthetic table should keep.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.api import guess_datetime_format
+
+EPOCH = pd.Timestamp("1970-01-01")
+DAY = pd.Timedelta(days=1)
+# float32 encodings of days resolve ~1e-7 of a column's spread (seconds over years), so decoding rounds: text to
+# the finest unit its format writes (14:04:59.6 would print as 14:04 where 14:05 was meant), datetime64 to ms
+_UNITS = (("%f", "us"), ("%S", "s"), ("%M", "min"), ("%H", "h"), ("%I", "h"))
+DATETIME64_RESOLUTION = "ms"
+
+
+def text_date_format(values: pd.Series) -> str | None:
+    """The one `strftime` format all of these (non-missing) text values are written in, or None when they
+    are not dates: the format must name a year, a month and a day, so month names or times alone stay text."""
+    if not len(values):
+        return None
+    text = values.astype(str)
+    for dayfirst in (False, True):  # 03/01/2020: March 1st unless a later value is 31/12/2021
+        with warnings.catch_warnings():  # "parsing in %d/%m/%Y format when dayfirst=False": the next round tries it
+            warnings.simplefilter("ignore", UserWarning)
+            guessed = guess_datetime_format(text.iloc[0], dayfirst=dayfirst)
+        if guessed is not None and _names_a_day(guessed) and pd.to_datetime(text, format=guessed, errors="coerce").notna().all():
+            return guessed
+    return None
+
+
+def _names_a_day(date_format: str) -> bool:
+    return any(y in date_format for y in ("%Y", "%y")) and any(m in date_format for m in ("%m", "%b", "%B")) and "%d" in date_format
+
+
+def to_days(series: pd.Series, date_format: str | None) -> np.ndarray:
+    """Days since 1970-01-01, NaN where missing; text is read with `date_format`."""
+    stamps = pd.to_datetime(series.astype("object"), format=date_format) if date_format else pd.to_datetime(series)
+    return ((stamps - EPOCH) / DAY).to_numpy(dtype="float64", na_value=np.nan)
+
+
+def from_days(days: np.ndarray, dtype: str, date_format: str | None) -> pd.Series:
+    """Days since 1970-01-01 back to the source's dtype: text in `date_format`, or datetime64 (NaN: missing)."""
+    stamps = pd.Series(EPOCH + pd.to_timedelta(days, unit="D"))
+    if date_format is None:
+        return stamps.dt.round(DATETIME64_RESOLUTION).astype(dtype)
+    unit = next((unit for code, unit in _UNITS if code in date_format), "D")
+    text = stamps.dt.round(unit).dt.strftime(date_format)
+    return text.where(stamps.notna(), None).astype(dtype)
