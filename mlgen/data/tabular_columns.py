@@ -82,6 +82,11 @@ class TableSpec:
     classes: tuple[Any, ...]
     order: tuple[str, ...]  # the table's columns as decoded: features and target in source order
 
+    @property
+    def dates(self) -> tuple[Column, ...]:
+        """The datetime columns (their values are days since 1970 wherever mlgen computes with them)."""
+        return tuple(c for c in self.columns if c.kind == "datetime")
+
     def labels(self, frame: pd.DataFrame) -> np.ndarray:
         """The target column as labels `0..len(classes)-1`."""
         return pd.Categorical(frame[self.target], categories=list(self.classes)).codes.astype(np.int64)

@@ -5,6 +5,7 @@ vs synthetic marginals."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,10 @@ def decoded_splits(real_data: Any, synthetic_data: Any) -> tuple[pd.DataFrame, p
     (real rows are decoded from their encoding too, so a copied row compares equal), dates as days since
     1970 so that the scores read them as the numbers they are encoded as."""
     table = real_data.real
-    dates = [c for c in table.spec.columns if c.kind == "datetime"]
 
     def decoded(data: Any, split: str) -> pd.DataFrame:
         frame = data.decode(*data.datasets[split].tensors)
-        return frame.assign(**{c.name: c.numbers(frame[c.name]) for c in dates})
+        return frame.assign(**{c.name: c.numbers(frame[c.name]) for c in table.spec.dates})
 
     return decoded(table, "train"), decoded(table, "test"), decoded(synthetic_data.real, "train")
 
@@ -43,7 +43,7 @@ def evaluate_table(cfg: DictConfig, real_data: Any, synthetic_data: Any, scores:
     synthetic_acc = sklearn_accuracy(synthetic, test, spec.target, categorical, model, cfg.get("seed") or 0)
     quality = fidelity(train, synthetic, categorical)
     leak = privacy(train, test, synthetic, categorical)
-    png = write_marginals(train, synthetic, categorical, out / "marginals.png")
+    png = write_marginals(train, synthetic, categorical, out / "marginals.png", dates=[c.name for c in spec.dates])
     return {
         "rows": {"train": len(train), "holdout": len(test), "synthetic": len(synthetic)},
         "utility": {
@@ -66,11 +66,14 @@ def evaluate_table(cfg: DictConfig, real_data: Any, synthetic_data: Any, scores:
     }
 
 
-def write_marginals(real: pd.DataFrame, synthetic: pd.DataFrame, categorical: list[str], path: Path, columns: int = 4) -> Path:
-    """One panel per column: overlaid density histograms (numbers) or category shares (categories)."""
+def write_marginals(real: pd.DataFrame, synthetic: pd.DataFrame, categorical: list[str], path: Path, columns: int = 4,
+                    dates: Sequence[str] = ()) -> Path:
+    """One panel per column: overlaid density histograms (numbers) or category shares (categories); `dates`
+    hold days since 1970, which is matplotlib's own date axis, so their ticks read as dates."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -92,6 +95,10 @@ def write_marginals(real: pd.DataFrame, synthetic: pd.DataFrame, categorical: li
             bins = np.histogram_bin_edges(values, bins=30)
             ax.hist(values, bins=bins, density=True, alpha=0.5, label="real")
             ax.hist(synthetic[name].dropna().to_numpy(dtype=float), bins=bins, density=True, alpha=0.5, label="synthetic")
+            if name in dates:
+                locator = mdates.AutoDateLocator(maxticks=4)
+                ax.xaxis.set_major_locator(locator)
+                ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.set_title(name, fontsize=9)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
