@@ -8,18 +8,18 @@ lists, frequencies) is fitted on the training split only (`mlgen.data.tabular_tr
 Inference: text, bool and pandas category columns are categorical; numbers are `integer` when every
 value is whole, else `continuous`; datetime64 columns, and text whose every value is a date in one format,
 are `datetime` (`mlgen.data.tabular_dates`). Text with a different value in most rows (an id, free text) is
-refused with the ways out (drop it, make it numbers, or declare it categorical), and so are whole numbers that differ in
-every row and run without gaps or carry an id's name (a row number, pandas' saved index `Unnamed: 0`). Overrides: `data.columns.<name>` is a
-kind (`continuous`, `integer`, `categorical`, `datetime`, `drop`) or `{kind: ..., missing: true|false}`.
+refused with the ways out (drop it, make it numbers, or declare it categorical), and so are whole numbers that
+differ in every row and run without gaps or carry an id's name (a row number, pandas' saved index `Unnamed: 0`).
+Overrides: `data.columns.<name>` is a kind (`continuous`, `integer`, `categorical`, `datetime`, `drop`) or
+`{kind: ..., missing: true|false}`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import re
 
 import numpy as np
 import pandas as pd
@@ -34,10 +34,10 @@ FEATURE_KINDS = ("continuous", "integer", "categorical", "datetime")
 _MAX_DISTINCT_SHARE = 0.5
 _MIN_DISTINCT_TO_REFUSE = 20
 KINDS = (*FEATURE_KINDS, "drop")
-# names of row ids: `id`, `patient_id`, `user id`, `PatientID`, `row`, `index`, pandas' `Unnamed: 0`
 # a name Hydra takes in a dotted override key (`+data.columns.age=drop`); others go in a dict, escaped
 _HYDRA_KEY = re.compile(r"[A-Za-z_$][\w$-]*")
 _HYDRA_ESCAPED = re.compile(r"""([\\()\[\]{}:=,'"])""")
+# names of row ids: `id`, `patient_id`, `user id`, `PatientID`, `row`, `index`, pandas' `Unnamed: 0`
 _ID_NAME = re.compile(r"(?i:(.*[_\s.-])?(id|row|index)|unnamed: \d+)|.*[a-z]ID")
 
 
@@ -248,7 +248,8 @@ def _refuse_row_numbers(name: str, values: pd.Series) -> None:
     low, high = int(values.min()), int(values.max())
     if high - low + 1 != count and not _ID_NAME.fullmatch(name):
         return
-    saved_index = " (pandas names its index so when a frame is saved without index=False)" if name.startswith("Unnamed:") else ""
+    pandas = name.startswith("Unnamed:")
+    saved_index = " (pandas names its index so when a frame is saved without index=False)" if pandas else ""
     raise DataError(
         f"Column {name!r} holds {count} whole numbers, a different one in every row ({low} to {high}): it looks like "
         f"a row number or an id{saved_index}, and as a feature a generator would learn the numbering. Fix: leave it "

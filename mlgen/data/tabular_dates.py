@@ -34,13 +34,16 @@ def text_date_format(values: pd.Series) -> str | None:
         with warnings.catch_warnings():  # "parsing in %d/%m/%Y format when dayfirst=False": the next round tries it
             warnings.simplefilter("ignore", UserWarning)
             guessed = guess_datetime_format(text.iloc[0], dayfirst=dayfirst)
-        if guessed is not None and _names_a_day(guessed) and pd.to_datetime(text, format=guessed, errors="coerce").notna().all():
+        if guessed is None or not _names_a_day(guessed):
+            continue
+        if pd.to_datetime(text, format=guessed, errors="coerce").notna().all():
             return guessed
     return None
 
 
 def _names_a_day(date_format: str) -> bool:
-    return any(y in date_format for y in ("%Y", "%y")) and any(m in date_format for m in ("%m", "%b", "%B")) and "%d" in date_format
+    year = any(code in date_format for code in ("%Y", "%y"))
+    return year and any(code in date_format for code in ("%m", "%b", "%B")) and "%d" in date_format
 
 
 def to_days(series: pd.Series, date_format: str | None) -> np.ndarray:
