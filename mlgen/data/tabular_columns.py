@@ -248,8 +248,8 @@ def _refuse_row_numbers(name: str, values: pd.Series) -> None:
     low, high = int(values.min()), int(values.max())
     if high - low + 1 != count and not _ID_NAME.fullmatch(name):
         return
-    pandas = name.startswith("Unnamed:")
-    saved_index = " (pandas names its index so when a frame is saved without index=False)" if pandas else ""
+    from_pandas = name.startswith("Unnamed:")
+    saved_index = " (pandas names its index so when a frame is saved without index=False)" if from_pandas else ""
     raise DataError(
         f"Column {name!r} holds {count} whole numbers, a different one in every row ({low} to {high}): it looks like "
         f"a row number or an id{saved_index}, and as a feature a generator would learn the numbering. Fix: leave it "
