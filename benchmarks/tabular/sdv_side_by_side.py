@@ -14,8 +14,9 @@ mean and standard deviation over seeds.
 SDV is BSL-licensed and never a dependency of mlgen: run this script in its own venv (benchmarks/tabular/README.md).
     python -m benchmarks.tabular.sdv_side_by_side --out OUT [--datasets breast_cancer fair] [--kinds tvae ctgan]
         [--seeds 0 1 2] [--quick] [--mlgen-only]
-`--mlgen-only` re-measures mlgen's arms alone after a change to mlgen, against SDV rows of the same datasets and
-seeds from an earlier run (SDV's arms depend only on the split and the seed).
+`--mlgen-only` re-measures mlgen's arms alone after a change to mlgen's models or configs, against SDV rows of the
+same datasets and seeds from an earlier run; after a change to the table's reading or decoding (which gives SDV its
+training rows) run every arm again.
 writes OUT/results.json (one row per dataset, arm and seed) and OUT/results.md (mean ± std over seeds, then
 every row).
 """
@@ -202,7 +203,7 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["tvae", "ctgan"], choices=[*SDV_KINDS, "ddpm"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="2 epochs per arm: checks the script runs, measures nothing")
-    parser.add_argument("--mlgen-only", action="store_true", help="mlgen's arms only (SDV's from an earlier run still hold)")
+    parser.add_argument("--mlgen-only", action="store_true", help="mlgen's arms only (SDV's from an earlier run hold unless the table's decoding changed)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
