@@ -22,6 +22,7 @@ DAY = pd.Timedelta(days=1)
 # the finest unit its format writes (14:04:59.6 would print as 14:04 where 14:05 was meant), datetime64 to ms
 _UNITS = (("%f", "us"), ("%S", "s"), ("%M", "min"), ("%H", "h"), ("%I", "h"))
 DATETIME64_RESOLUTION = "ms"
+_DAYS_RANGE = ((pd.Timestamp.min - EPOCH) / DAY + 1, (pd.Timestamp.max - EPOCH) / DAY - 1)
 
 
 def text_date_format(values: pd.Series) -> str | None:
@@ -54,6 +55,9 @@ def to_days(series: pd.Series, date_format: str | None) -> np.ndarray:
 
 def from_days(days: np.ndarray, dtype: str, date_format: str | None) -> pd.Series:
     """Days since 1970-01-01 back to the source's dtype: text in `date_format`, or datetime64 (NaN: missing)."""
+    # a generator's value far outside the training range (with data.enforce_min_max_values=false) is kept inside
+    # what datetime64[ns] can hold, about 1677-2262, instead of overflowing
+    days = np.clip(days, _DAYS_RANGE[0], _DAYS_RANGE[1])
     stamps = pd.Series(EPOCH + pd.to_timedelta(days, unit="D"))
     if date_format is None:
         return stamps.dt.round(DATETIME64_RESOLUTION).astype(dtype)

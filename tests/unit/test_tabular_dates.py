@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from mlgen.data.tabular import TabularDataModule
+from mlgen.data.tabular_dates import from_days
 from mlgen.data.tabular_transform import TableTransform
 
 N = 200
@@ -91,3 +92,10 @@ def test_dates_can_still_be_categories_or_left_out(tmp_path, declared):
     dated_table().to_csv(tmp_path / "t.csv", index=False)
     dm = datamodule(tmp_path / "t.csv", columns={"admitted": "drop", "visit": declared})
     assert {c.name: c.kind for c in dm.spec.columns}.get("visit") == (None if declared == "drop" else "categorical")
+
+
+def test_days_far_outside_any_calendar_decode_to_the_last_representable_dates():
+    """With data.enforce_min_max_values=false nothing bounds a generator's days: they saturate, not overflow."""
+    decoded = from_days(np.array([1e12, -1e12, np.nan, 0.0]), "str", "%Y-%m-%d")
+    assert decoded.iloc[0].startswith("2262-") and decoded.iloc[1].startswith("1677-")
+    assert pd.isna(decoded.iloc[2]) and decoded.iloc[3] == "1970-01-01"
