@@ -170,7 +170,7 @@ def infer_kind(name: str, series: pd.Series, declared: str | None) -> tuple[str,
     values = series.dropna()
     if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
         natural = "categorical"
-    elif pd.api.types.is_datetime64_dtype(dtype):
+    elif pd.api.types.is_datetime64_any_dtype(dtype):  # time-zone aware too
         natural = "datetime"
         if declared not in (None, "datetime"):
             raise DataError(

@@ -1,6 +1,6 @@
 """Dates and times in tables: a `datetime` column is encoded as a number, days since 1970-01-01 (a time of
 day is the fraction), by the number encoders, and decoded back to the source's form: datetime64 values (a
-Parquet timestamp) as datetime64, text dates in the format they were written in (`%Y-%m-%d`,
+Parquet timestamp) as datetime64, in their time zone if they have one (counted in UTC), text dates in the format they were written in (`%Y-%m-%d`,
 `%d/%m/%Y %H:%M`, ...), which pandas infers from the first value (month first, else day first) and every
 other value must follow.
 
@@ -48,19 +48,25 @@ def _names_a_day(date_format: str) -> bool:
 
 
 def to_days(series: pd.Series, date_format: str | None) -> np.ndarray:
-    """Days since 1970-01-01, NaN where missing; text is read with `date_format`."""
+    """Days since 1970-01-01, NaN where missing; text is read with `date_format`, time-zone aware stamps in UTC."""
     stamps = pd.to_datetime(series.astype("object"), format=date_format) if date_format else pd.to_datetime(series)
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = stamps.dt.tz_convert(None)
     return ((stamps - EPOCH) / DAY).to_numpy(dtype="float64", na_value=np.nan)
 
 
 def from_days(days: np.ndarray, dtype: str, date_format: str | None) -> pd.Series:
-    """Days since 1970-01-01 back to the source's dtype: text in `date_format`, or datetime64 (NaN: missing)."""
+    """Days since 1970-01-01 back to the source's dtype: text in `date_format`, or datetime64 (NaN: missing), in
+    the source's time zone when it had one."""
     # a generator's value far outside the training range (with data.enforce_min_max_values=false) is kept inside
     # what datetime64[ns] can hold, about 1677-2262, instead of overflowing
     days = np.clip(days, _DAYS_RANGE[0], _DAYS_RANGE[1])
     stamps = pd.Series(EPOCH + pd.to_timedelta(days, unit="D"))
     if date_format is None:
-        return stamps.dt.round(DATETIME64_RESOLUTION).astype(dtype)
+        stamps = stamps.dt.round(DATETIME64_RESOLUTION)
+        if isinstance(pd.api.types.pandas_dtype(dtype), pd.DatetimeTZDtype):
+            stamps = stamps.dt.tz_localize("UTC")
+        return stamps.astype(dtype)
     unit = next((unit for code, unit in _UNITS if code in date_format), "D")
     text = stamps.dt.round(unit).dt.strftime(date_format)
     return text.where(stamps.notna(), None).astype(dtype)

@@ -73,6 +73,19 @@ def test_parquet_timestamps_decode_to_datetime64(tmp_path):
     assert (decoded["admitted"] - train["admitted"]).abs().max() < pd.Timedelta(seconds=30)
 
 
+def test_time_zone_aware_timestamps_come_back_in_their_zone(tmp_path):
+    table = dated_table()
+    table["admitted"] = pd.to_datetime(table["admitted"]).dt.tz_localize("Europe/Berlin")  # across DST changes
+    table.to_parquet(tmp_path / "t.parquet", index=False)
+    dm = datamodule(tmp_path / "t.parquet")
+    assert {c.name: c.kind for c in dm.spec.columns}["admitted"] == "datetime"
+    dm.setup("fit")
+    train = dm.table.pool.iloc[dm.table.train_rows.numpy()].reset_index(drop=True)
+    decoded = dm.transform.decode(dm.transform.encode(train))
+    assert decoded["admitted"].dtype == train["admitted"].dtype  # datetime64[..., Europe/Berlin]
+    assert (decoded["admitted"] - train["admitted"]).abs().max() < pd.Timedelta(seconds=30)
+
+
 def test_a_transform_with_dates_survives_its_checkpoint_state_and_old_states_still_match(tmp_path):
     dated_table().to_csv(tmp_path / "t.csv", index=False)
     dm = datamodule(tmp_path / "t.csv")
