@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mlgen.config.checks import check_choice, require
-from mlgen.data.tabular_dates import from_days, text_date_format, to_days
+from mlgen.data.tabular_dates import from_days, mixed_format_example, text_date_format, to_days
 from mlgen.errors import DataError
 
 FEATURE_KINDS = ("continuous", "integer", "categorical", "datetime")
@@ -229,6 +229,14 @@ def _refuse_identifier_like(name: str, values: pd.Series, declared: str | None) 
     declared categorical (or dropped); a declared number fails on its text next."""
     distinct = values.nunique()
     if declared is None and distinct > _MAX_DISTINCT_SHARE * len(values) and distinct > _MIN_DISTINCT_TO_REFUSE:
+        mixed = mixed_format_example(values)
+        if mixed is not None:
+            raise DataError(
+                f"Column {name!r} holds dates written in more than one format (e.g. {mixed[0]!r} and {mixed[1]!r}), so "
+                f"it can't be read as one datetime column, and as text it would take {distinct} one-hot columns. Fix: "
+                f"write every date the same way in the file (e.g. 2024-03-01), or leave it out with "
+                f"{column_override(name, 'drop')}."
+            )
         examples = ", ".join(repr(v) for v in values.drop_duplicates().iloc[:2])
         raise DataError(
             f"Column {name!r} has {distinct} distinct text values in {len(values)} rows (e.g. {examples}): as "

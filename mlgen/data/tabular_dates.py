@@ -42,6 +42,21 @@ def text_date_format(values: pd.Series) -> str | None:
     return None
 
 
+def mixed_format_example(values: pd.Series) -> tuple[str, str] | None:
+    """For text that reads as dates only when each value may have its own format (2020-01-03, 2020/01/04):
+    the first value and the first one its format does not read; None for anything else."""
+    text = values.astype(str)
+    if not len(text) or pd.to_datetime(text, format="mixed", errors="coerce").isna().any():
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        guessed = guess_datetime_format(text.iloc[0])
+    if guessed is None:
+        return None
+    unread = pd.to_datetime(text, format=guessed, errors="coerce").isna()
+    return (text.iloc[0], text[unread].iloc[0]) if unread.any() else None
+
+
 def _names_a_day(date_format: str) -> bool:
     year = any(code in date_format for code in ("%Y", "%y"))
     return year and any(code in date_format for code in ("%m", "%b", "%B")) and "%d" in date_format

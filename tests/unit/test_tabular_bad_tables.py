@@ -63,6 +63,13 @@ def _codes(folder):
     return {"path": _csv(folder, frame)}
 
 
+def _mixed_dates(folder):
+    """Dates, one per row, but every fourth one written with slashes."""
+    days = pd.date_range("2020-01-01", periods=60, freq="D")
+    visit = [d.strftime("%Y/%m/%d" if i % 4 == 3 else "%Y-%m-%d") for i, d in enumerate(days)]
+    return {"path": _csv(folder, good_table().assign(visit=visit))}
+
+
 def _declared_date(folder):
     """Text declared datetime whose values are not dates in one format."""
     frame = good_table().assign(when=["2020-01-%02d" % (1 + i % 28) if i % 9 else "soon" for i in range(60)])
@@ -107,6 +114,9 @@ CASES = {
                                               "'+data.columns={Unnamed\\: 0: integer}'", "Fix"]),
     "integer ids": (_patient_ids, DataError, ["Column 'patient_id' holds 60 whole numbers", "an id",
                                               "+data.columns.patient_id=drop", "+data.columns.patient_id=integer", "Fix"]),
+    "dates in two formats": (_mixed_dates, DataError, ["Column 'visit' holds dates written in more than one format",
+                                                       "'2020-01-01' and '2020/01/04'", "the same way",
+                                                       "+data.columns.visit=drop", "Fix"]),
     "not dates": (_declared_date, DataError, ["Column 'when' is declared datetime", "not dates in one format",
                                               "'soon'", "declare the column categorical", "Fix"]),
     "numbers declared dates": (lambda d: {"path": _csv(d, good_table()), "columns": {"income": "datetime"}}, DataError,
