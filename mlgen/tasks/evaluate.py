@@ -45,4 +45,4 @@ def evaluate(cfg: DictConfig) -> RunResult:
     finally:
         finish(trainer)
     return RunResult(metrics, Path(cfg.paths.output_dir), tested_checkpoint=str(Path(cfg.ckpt_path).resolve()),
-                     notes=sample_quality_notes(model, metrics, datamodule))
+                     notes=sample_quality_notes(model, metrics, datamodule, Path(cfg.ckpt_path).resolve()))

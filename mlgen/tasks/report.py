@@ -9,6 +9,8 @@ mlgen user); its real messages stay.
 from __future__ import annotations
 
 import logging
+import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,23 +64,38 @@ def run_outputs(output_dir: str | Path) -> dict[str, Path]:
     return {name: path for name, path in paths.items() if path is not None and path.exists()}
 
 
-def sample_quality_notes(model: Any, metrics: dict[str, float], datamodule: Any = None) -> list[str]:
+def sample_quality_notes(model: Any, metrics: dict[str, float], datamodule: Any = None,
+                         checkpoint: str | Path | None = None) -> list[str]:
     """The run's notes for the end-of-run table: for a generative model that ran without a feature
     extractor, how to get FID/KID (and label agreement), or for one trained on a table (its `datamodule`
-    decodes rows) how `mlgen-synth` scores them; none otherwise."""
+    decodes rows) the `mlgen-synth` command that scores `checkpoint`; none otherwise."""
     if not callable(getattr(model, "sample", None)) or any("fid" in name for name in metrics):
         return []
     from hydra.core.hydra_config import HydraConfig
 
     data = HydraConfig.get().runtime.choices.get("data") if HydraConfig.initialized() else None
     if callable(getattr(datamodule, "decode", None)):  # rows of a table: mlgen-synth scores them as tables are judged
-        return [f"To score the generated rows: mlgen-synth data={data or '<the same data>'} (with this run's other data.* "
-                "options) generator_ckpt=<this run dir>/checkpoints/last.ckpt: utility on real test rows, fidelity, privacy."]
+        command = " ".join(["mlgen-synth", *(data_arguments() or ["data=<the same data>"]),
+                            f"generator_ckpt={shlex.quote(str(checkpoint or '<this run dir>/checkpoints/last.ckpt'))}"])
+        return [f"To score the generated rows (utility on real test rows, fidelity, privacy): {command}"]
     measured = "FID/KID and label agreement" if getattr(model, "conditional", False) else "FID/KID"
     return [f"No sample-quality metrics: {measured} need a classifier trained on the same data, none was set. "
             f"Train one (mlgen-train model=classifier data={data or '<the same data>'}), then train this model with "
             "model.metrics.feature_ckpt=<that run dir>/checkpoints/last.ckpt to get val/ and test/ fid_clf, kid_clf"
             f"{' and label_agreement' if getattr(model, 'conditional', False) else ''}."]
+
+
+def data_arguments() -> list[str]:
+    """This run's data choice and its `data.*` command-line overrides, quoted for a shell: the table that
+    `mlgen-synth` must read to score this run's generator (it checks the checkpoint's transform against it)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    hydra = HydraConfig.get()
+    choice = hydra.runtime.choices.get("data")
+    options = [o for o in hydra.overrides.task if re.match(r"[+~]*data\.", o)]
+    return [*([f"data={choice}"] if choice else []), *(shlex.quote(o) for o in options)]
 
 
 def shown_metrics(metrics: dict[str, float]) -> dict[str, float]:

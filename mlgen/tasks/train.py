@@ -54,7 +54,8 @@ def train(cfg: DictConfig) -> RunResult:
         finish(trainer)
     metrics = {**fit_metrics, **test_metrics}
     name, value = _objective(cfg, trainer, metrics)
-    return RunResult(metrics, Path(cfg.paths.output_dir), name, value, best, notes=sample_quality_notes(model, metrics, datamodule))
+    last = Path(cfg.paths.output_dir).resolve() / "checkpoints" / "last.ckpt"
+    return RunResult(metrics, Path(cfg.paths.output_dir), name, value, best, notes=sample_quality_notes(model, metrics, datamodule, last))
 
 
 def _best_checkpoint(trainer: pl.Trainer) -> str | None:

@@ -59,7 +59,8 @@ def test_sample_quality_notes_only_where_sample_quality_is_missing():
             raise AssertionError
 
     [note] = sample_quality_notes(Generator(), {"test/loss": 1.0}, Table())
-    assert note.startswith("To score the generated rows: mlgen-synth data=") and "generator_ckpt=" in note
+    assert note.startswith("To score the generated rows (utility on real test rows, fidelity, privacy): mlgen-synth data=")
+    assert note.endswith("generator_ckpt='<this run dir>/checkpoints/last.ckpt'")
 
 
 def test_train_and_eval_print_the_whole_path_of_what_they_wrote(gan_run, tmp_path, capsys):

@@ -4,6 +4,7 @@ arms plus the table's utility, fidelity and privacy scores, its JSON, PNG and W&
 from __future__ import annotations
 
 import json
+import shlex
 
 import numpy as np
 import pandas as pd
@@ -102,3 +103,19 @@ def test_samples_of_quantile_encoded_columns_are_not_cut_to_plus_minus_one(table
     edges[:, income] = torch.tensor([-1.0, 1.0])  # the values a scalar clamped to [-1, 1] decodes to at most
     low, high = table.decode(edges, y[:2])["income"]
     assert ((decoded < low - 1) | (decoded > high + 1)).sum() >= 3, (decoded.min(), decoded.max(), low, high)
+
+
+def test_a_table_generators_training_note_is_an_mlgen_synth_command_that_runs(tmp_path):
+    """The end of `mlgen-train` on a table prints the `mlgen-synth` command for its generator: the run's data
+    options (quoted for a shell, here a column name Hydra needs escaped) and the absolute checkpoint path."""
+    path = tmp_path / "table.csv"
+    small_table().to_csv(path)  # with pandas' index: a column 'Unnamed: 0', dropped below
+    data = ["data=csv", f"data.path={path}", "data.target=label", "+data.columns={Unnamed\\: 0: drop}"]
+    run = train(compose_config("train", [*CPU_QUICK, *data, "model=tvae", "trainer.max_epochs=2", "callbacks=default",
+                                         "callbacks.model_summary=null", "model.iwae_samples=2", "test=false"], tmp_path / "run"))
+    (note,) = run.notes
+    command = shlex.split(note.split("privacy): ", 1)[1])  # as a shell splits the pasted line
+    assert command == ["mlgen-synth", *data, f"generator_ckpt={(tmp_path / 'run' / 'checkpoints' / 'last.ckpt').resolve()}"]
+    report = synth(compose_config("synth", [*CPU_QUICK, *command[1:], "model=classifier", "seeds=[0]", "budget.steps=10",
+                                            "low_data.train_fraction=0.2"], tmp_path / "synth"))
+    assert "Unnamed: 0" not in report.tabular["fidelity"]["columns"] and report.tabular["rows"]["holdout"] == 60
