@@ -75,9 +75,12 @@ def sample_quality_notes(model: Any, metrics: dict[str, float], datamodule: Any 
 
     data = HydraConfig.get().runtime.choices.get("data") if HydraConfig.initialized() else None
     if callable(getattr(datamodule, "decode", None)):  # rows of a table: mlgen-synth scores them as tables are judged
-        command = " ".join(["mlgen-synth", *(data_arguments() or ["data=<the same data>"]),
-                            f"generator_ckpt={shlex.quote(str(checkpoint or '<this run dir>/checkpoints/last.ckpt'))}"])
-        return [f"To score the generated rows (utility on real test rows, fidelity, privacy): {command}"]
+        intro = "To score the generated rows (utility on real test rows, fidelity, privacy):"
+        generator = f"generator_ckpt={shlex.quote(str(checkpoint or '<this run dir>/checkpoints/last.ckpt'))}"
+        data_options = data_arguments()
+        if not data_options:
+            return [f"{intro} run mlgen-synth with the data options this generator was trained with and {generator}"]
+        return [f"{intro} mlgen-synth {' '.join(data_options)} {generator}"]
     measured = "FID/KID and label agreement" if getattr(model, "conditional", False) else "FID/KID"
     return [f"No sample-quality metrics: {measured} need a classifier trained on the same data, none was set. "
             f"Train one (mlgen-train model=classifier data={data or '<the same data>'}), then train this model with "
@@ -87,15 +90,15 @@ def sample_quality_notes(model: Any, metrics: dict[str, float], datamodule: Any 
 
 def data_arguments() -> list[str]:
     """This run's data choice and its `data.*` command-line overrides, quoted for a shell: the table that
-    `mlgen-synth` must read to score this run's generator (it checks the checkpoint's transform against it)."""
+    `mlgen-synth` must read to score this run's generator (it checks the checkpoint's transform against it).
+    None without a data choice (mlgen-eval: the checkpoint's own run had it)."""
     from hydra.core.hydra_config import HydraConfig
 
-    if not HydraConfig.initialized():
+    choice = HydraConfig.get().runtime.choices.get("data") if HydraConfig.initialized() else None
+    if not choice:
         return []
-    hydra = HydraConfig.get()
-    choice = hydra.runtime.choices.get("data")
-    options = [o for o in hydra.overrides.task if re.match(r"[+~]*data\.", o)]
-    return [*([f"data={choice}"] if choice else []), *(shlex.quote(o) for o in options)]
+    options = [o for o in HydraConfig.get().overrides.task if re.match(r"[+~]*data\.", o)]
+    return [f"data={choice}", *(shlex.quote(o) for o in options)]
 
 
 def shown_metrics(metrics: dict[str, float]) -> dict[str, float]:

@@ -39,7 +39,7 @@ def test_gan_without_feature_ckpt_shows_its_losses_and_how_to_get_fid(gan_run, c
     assert "model.metrics.feature_ckpt=<that run dir>/checkpoints/last.ckpt" in note and "label_agreement" in note
 
 
-def test_sample_quality_notes_only_where_sample_quality_is_missing():
+def test_sample_quality_notes_only_where_sample_quality_is_missing(monkeypatch):
     class Classifier:
         pass
 
@@ -58,9 +58,12 @@ def test_sample_quality_notes_only_where_sample_quality_is_missing():
         def decode(self, rows, labels=None):
             raise AssertionError
 
+    from hydra.core.hydra_config import HydraConfig
+
+    monkeypatch.setattr(HydraConfig.instance(), "cfg", None)  # no Hydra run (an earlier test's may be set)
     [note] = sample_quality_notes(Generator(), {"test/loss": 1.0}, Table())
-    assert note.startswith("To score the generated rows (utility on real test rows, fidelity, privacy): mlgen-synth data=")
-    assert note.endswith("generator_ckpt='<this run dir>/checkpoints/last.ckpt'")
+    assert note.startswith("To score the generated rows (utility on real test rows, fidelity, privacy): run mlgen-synth")
+    assert note.endswith("trained with and generator_ckpt='<this run dir>/checkpoints/last.ckpt'")  # no Hydra run here
 
 
 def test_train_and_eval_print_the_whole_path_of_what_they_wrote(gan_run, tmp_path, capsys):
