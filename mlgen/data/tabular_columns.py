@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mlgen.config.checks import check_choice, require
-from mlgen.data.tabular_dates import from_days, mixed_format_example, text_date_format, to_days
+from mlgen.data.tabular_dates import date_unit, from_days, mixed_format_example, text_date_format, to_days
 from mlgen.errors import DataError
 
 FEATURE_KINDS = ("continuous", "integer", "categorical", "datetime")
@@ -45,13 +45,14 @@ _ID_NAME = re.compile(r"(?i:(.*[_\s.-])?(id|row|index)|unnamed: \d+)|.*[a-z]ID")
 class Column:
     """One feature column. `dtype` is the pandas dtype of the source, restored by decoding;
     `missing` says the column has missing values (and the spec allows them); `date_format` is the
-    `strftime` format of a datetime column written as text."""
+    `strftime` format of a datetime column written as text, `date_unit` what its decoded values round to."""
 
     name: str
     kind: str
     dtype: str
     missing: bool
     date_format: str | None = None
+    date_unit: str | None = None
 
     def numbers(self, series: pd.Series) -> np.ndarray:
         """This number or datetime column's values as float64 (dates as days since 1970), NaN where missing."""
@@ -62,13 +63,13 @@ class Column:
     def from_numbers(self, values: np.ndarray) -> pd.Series:
         """The inverse of `numbers`, in the source's dtype (integers rounded)."""
         if self.kind == "datetime":
-            return from_days(values, self.dtype, self.date_format)
+            return from_days(values, self.dtype, self.date_format, self.date_unit)
         return pd.Series(np.rint(values) if self.kind == "integer" else values).astype(self.dtype)
 
     def state(self) -> dict[str, Any]:
-        """Plain fields for a checkpoint; `date_format` only when set, so a spec without dates reads as
+        """Plain fields for a checkpoint; the date fields only when set, so a spec without dates reads as
         one written before datetime columns existed (and a resume check of such a checkpoint still passes)."""
-        return {key: value for key, value in vars(self).items() if key != "date_format" or value is not None}
+        return {key: value for key, value in vars(self).items() if not key.startswith("date_") or value is not None}
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,8 @@ def infer_spec(frame: pd.DataFrame, target: str, overrides: Mapping[str, Overrid
                 f"spec forbids them ({switch}). Fix: fill or remove those rows, or allow missing values in that column "
                 f"(they then get their own one-hot slot)."
             )
-        columns.append(Column(name, kind, str(series.dtype), missing, date_format))
+        unit = date_unit(series.dropna(), date_format) if kind == "datetime" else None
+        columns.append(Column(name, kind, str(series.dtype), missing, date_format, unit))
     kept = {c.name for c in columns} | {target}
     return TableSpec(tuple(columns), target, str(frame[target].dtype), target_classes(frame[target]),
                      tuple(n for n in names if n in kept))

@@ -18,10 +18,11 @@ from pandas.tseries.api import guess_datetime_format
 
 EPOCH = pd.Timestamp("1970-01-01")
 DAY = pd.Timedelta(days=1)
-# float32 encodings of days resolve ~1e-7 of a column's spread (seconds over years), so decoding rounds: text to
-# the finest unit its format writes (14:04:59.6 would print as 14:04 where 14:05 was meant), datetime64 to ms
-_UNITS = (("%f", "us"), ("%S", "s"), ("%M", "min"), ("%H", "h"), ("%I", "h"))
-DATETIME64_RESOLUTION = "ms"
+# float32 encodings of days resolve ~1e-7 of a column's spread (seconds over years), so decoding rounds to the
+# column's unit (`date_unit`): for text the finest its format writes (14:04:59.6 would print as 14:04 where 14:05
+# was meant), for datetime64 the coarsest that every value of the table is a whole number of
+_FORMAT_UNITS = (("%f", "us"), ("%S", "s"), ("%M", "min"), ("%H", "h"), ("%I", "h"))
+_UNITS = ("D", "h", "min", "s", "ms", "us")
 _DAYS_RANGE = ((pd.Timestamp.min - EPOCH) / DAY + 1, (pd.Timestamp.max - EPOCH) / DAY - 1)
 
 
@@ -62,6 +63,17 @@ def _names_a_day(date_format: str) -> bool:
     return year and any(code in date_format for code in ("%m", "%b", "%B")) and "%d" in date_format
 
 
+def date_unit(values: pd.Series, date_format: str | None) -> str:
+    """What a date column's decoded values are rounded to: the finest unit that `date_format` writes, or for
+    datetime64 values (non-missing) the coarsest unit all of them are whole in (dates: "D"; to the minute: "min")."""
+    if date_format is not None:
+        return next((unit for code, unit in _FORMAT_UNITS if code in date_format), "D")
+    stamps = pd.to_datetime(values)
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = stamps.dt.tz_convert(None)  # whole days in UTC, as they are counted
+    return next((unit for unit in _UNITS if (stamps == stamps.dt.floor(unit)).all()), "us")
+
+
 def to_days(series: pd.Series, date_format: str | None) -> np.ndarray:
     """Days since 1970-01-01, NaN where missing; text is read with `date_format`, time-zone aware stamps in UTC."""
     stamps = pd.to_datetime(series.astype("object"), format=date_format) if date_format else pd.to_datetime(series)
@@ -70,18 +82,16 @@ def to_days(series: pd.Series, date_format: str | None) -> np.ndarray:
     return ((stamps - EPOCH) / DAY).to_numpy(dtype="float64", na_value=np.nan)
 
 
-def from_days(days: np.ndarray, dtype: str, date_format: str | None) -> pd.Series:
-    """Days since 1970-01-01 back to the source's dtype: text in `date_format`, or datetime64 (NaN: missing), in
-    the source's time zone when it had one."""
+def from_days(days: np.ndarray, dtype: str, date_format: str | None, unit: str | None) -> pd.Series:
+    """Days since 1970-01-01 back to the source's dtype, rounded to `unit` (None: not rounded): text in
+    `date_format`, or datetime64 (NaN: missing), in the source's time zone when it had one."""
     # a generator's value far outside the training range (with data.enforce_min_max_values=false) is kept inside
     # what datetime64[ns] can hold, about 1677-2262, instead of overflowing
     days = np.clip(days, _DAYS_RANGE[0], _DAYS_RANGE[1])
     stamps = pd.Series(EPOCH + pd.to_timedelta(days, unit="D"))
+    stamps = stamps.dt.round(unit) if unit else stamps
     if date_format is None:
-        stamps = stamps.dt.round(DATETIME64_RESOLUTION)
         if isinstance(pd.api.types.pandas_dtype(dtype), pd.DatetimeTZDtype):
             stamps = stamps.dt.tz_localize("UTC")
         return stamps.astype(dtype)
-    unit = next((unit for code, unit in _UNITS if code in date_format), "D")
-    text = stamps.dt.round(unit).dt.strftime(date_format)
-    return text.where(stamps.notna(), None).astype(dtype)
+    return stamps.dt.strftime(date_format).where(stamps.notna(), None).astype(dtype)

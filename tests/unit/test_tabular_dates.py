@@ -69,8 +69,11 @@ def test_parquet_timestamps_decode_to_datetime64(tmp_path):
     decoded = dm.transform.decode(dm.transform.encode(train))
     assert decoded["visit"].dtype == train["visit"].dtype
     assert (decoded["visit"] == train["visit"]).all()  # midnights: whole days
-    # times of day: float32 encodings resolve the column's spread to seconds
-    assert (decoded["admitted"] - train["admitted"]).abs().max() < pd.Timedelta(seconds=30)
+    # times to the minute: float32 encodings resolve the column's spread to seconds, rounding to minutes is exact
+    assert {c.name: c.date_unit for c in dm.spec.dates} == {"visit": "D", "admitted": "min"}
+    pd.testing.assert_series_equal(decoded["admitted"], train["admitted"])
+    rows = dm.transform.decode(torch.randn(300, dm.transform.width))  # a generator's rows: to the minute too
+    assert (rows["admitted"] == rows["admitted"].dt.floor("min")).all() and rows["admitted"].nunique() > 100
 
 
 def test_time_zone_aware_timestamps_come_back_in_their_zone(tmp_path):
@@ -83,7 +86,7 @@ def test_time_zone_aware_timestamps_come_back_in_their_zone(tmp_path):
     train = dm.table.pool.iloc[dm.table.train_rows.numpy()].reset_index(drop=True)
     decoded = dm.transform.decode(dm.transform.encode(train))
     assert decoded["admitted"].dtype == train["admitted"].dtype  # datetime64[..., Europe/Berlin]
-    assert (decoded["admitted"] - train["admitted"]).abs().max() < pd.Timedelta(seconds=30)
+    pd.testing.assert_series_equal(decoded["admitted"], train["admitted"])  # whole minutes in UTC too
 
 
 def test_a_transform_with_dates_survives_its_checkpoint_state_and_old_states_still_match(tmp_path):
@@ -96,8 +99,9 @@ def test_a_transform_with_dates_survives_its_checkpoint_state_and_old_states_sti
     pd.testing.assert_frame_equal(restored.decode(rows), dm.transform.decode(rows))
     # a table without dates stores no date_format key: its state is what checkpoints held before dates existed
     plain = datamodule(tmp_path / "t.csv", columns={"visit": "drop", "admitted": "drop"}).transform.state()
-    assert all("date_format" not in column for column in plain["columns"])
-    assert [c["date_format"] for c in state["columns"] if c["kind"] == "datetime"] == ["%d/%m/%Y", "%Y-%m-%d %H:%M"]
+    assert all(not key.startswith("date_") for column in plain["columns"] for key in column)
+    assert [(c["date_format"], c["date_unit"]) for c in state["columns"] if c["kind"] == "datetime"] == [
+        ("%d/%m/%Y", "D"), ("%Y-%m-%d %H:%M", "min")]
 
 
 @pytest.mark.parametrize("declared", ["categorical", "drop"])
@@ -109,6 +113,6 @@ def test_dates_can_still_be_categories_or_left_out(tmp_path, declared):
 
 def test_days_far_outside_any_calendar_decode_to_the_last_representable_dates():
     """With data.enforce_min_max_values=false nothing bounds a generator's days: they saturate, not overflow."""
-    decoded = from_days(np.array([1e12, -1e12, np.nan, 0.0]), "str", "%Y-%m-%d")
+    decoded = from_days(np.array([1e12, -1e12, np.nan, 0.0]), "str", "%Y-%m-%d", "D")
     assert decoded.iloc[0].startswith("2262-") and decoded.iloc[1].startswith("1677-")
     assert pd.isna(decoded.iloc[2]) and decoded.iloc[3] == "1970-01-01"
