@@ -1,8 +1,8 @@
 """Dates and times in tables: a `datetime` column is encoded as a number, days since 1970-01-01 (a time of
 day is the fraction), by the number encoders, and decoded back to the source's form: datetime64 values (a
-Parquet timestamp) as datetime64, in their time zone if they have one (counted in UTC), text dates in the format they were written in (`%Y-%m-%d`,
-`%d/%m/%Y %H:%M`, ...), which pandas infers from the first value (month first, else day first) and every
-other value must follow.
+Parquet timestamp) as datetime64, in their time zone if they have one (counted in UTC), text dates in the
+format they were written in (`%Y-%m-%d`, `%d/%m/%Y %H:%M`, ...), which pandas infers from the first value
+(month first, else day first) and every other value must follow.
 
 A date is not a category (one-hot would take a column per day and a generator could only copy them) and
 not an id: its distribution, range and correlations are what a synthetic table should keep.
@@ -33,9 +33,7 @@ def text_date_format(values: pd.Series) -> str | None:
         return None
     text = values.astype(str)
     for dayfirst in (False, True):  # 03/01/2020: March 1st unless a later value is 31/12/2021
-        with warnings.catch_warnings():  # "parsing in %d/%m/%Y format when dayfirst=False": the next round tries it
-            warnings.simplefilter("ignore", UserWarning)
-            guessed = guess_datetime_format(text.iloc[0], dayfirst=dayfirst)
+        guessed = _guess_format(text.iloc[0], dayfirst)
         if guessed is None or not _names_a_day(guessed):
             continue
         if pd.to_datetime(text, format=guessed, errors="coerce").notna().all():
@@ -49,13 +47,19 @@ def mixed_format_example(values: pd.Series) -> tuple[str, str] | None:
     text = values.astype(str)
     if not len(text) or pd.to_datetime(text, format="mixed", errors="coerce").isna().any():
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        guessed = guess_datetime_format(text.iloc[0])
+    guessed = _guess_format(text.iloc[0], dayfirst=False)
     if guessed is None:
         return None
     unread = pd.to_datetime(text, format=guessed, errors="coerce").isna()
     return (text.iloc[0], text[unread].iloc[0]) if unread.any() else None
+
+
+def _guess_format(text: str, dayfirst: bool) -> str | None:
+    """pandas' guess of `text`'s format, without its warning that a day-first date was read with dayfirst=False
+    (the callers try the other order, or report the value)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return guess_datetime_format(text, dayfirst=dayfirst)
 
 
 def _names_a_day(date_format: str) -> bool:
@@ -68,18 +72,19 @@ def date_unit(values: pd.Series, date_format: str | None) -> str:
     datetime64 values (non-missing) the coarsest unit all of them are whole in (dates: "D"; to the minute: "min")."""
     if date_format is not None:
         return next((unit for code, unit in _FORMAT_UNITS if code in date_format), "D")
-    stamps = pd.to_datetime(values)
-    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
-        stamps = stamps.dt.tz_convert(None)  # whole days in UTC, as they are counted
+    stamps = _timestamps(values, None)  # whole days in UTC, as they are counted
     return next((unit for unit in _UNITS if (stamps == stamps.dt.floor(unit)).all()), "us")
 
 
-def to_days(series: pd.Series, date_format: str | None) -> np.ndarray:
-    """Days since 1970-01-01, NaN where missing; text is read with `date_format`, time-zone aware stamps in UTC."""
+def _timestamps(series: pd.Series, date_format: str | None) -> pd.Series:
+    """The column as time-zone naive timestamps: text read with `date_format`, time-zone aware stamps in UTC."""
     stamps = pd.to_datetime(series.astype("object"), format=date_format) if date_format else pd.to_datetime(series)
-    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
-        stamps = stamps.dt.tz_convert(None)
-    return ((stamps - EPOCH) / DAY).to_numpy(dtype="float64", na_value=np.nan)
+    return stamps.dt.tz_convert(None) if isinstance(stamps.dtype, pd.DatetimeTZDtype) else stamps
+
+
+def to_days(series: pd.Series, date_format: str | None) -> np.ndarray:
+    """Days since 1970-01-01, NaN where missing (`_timestamps` reads the column)."""
+    return ((_timestamps(series, date_format) - EPOCH) / DAY).to_numpy(dtype="float64", na_value=np.nan)
 
 
 def from_days(days: np.ndarray, dtype: str, date_format: str | None, unit: str | None) -> pd.Series:

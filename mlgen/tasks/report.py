@@ -77,7 +77,7 @@ def sample_quality_notes(model: Any, metrics: dict[str, float], datamodule: Any 
     if callable(getattr(datamodule, "decode", None)):  # rows of a table: mlgen-synth scores them as tables are judged
         intro = "To score the generated rows (utility on real test rows, fidelity, privacy):"
         generator = f"generator_ckpt={shlex.quote(str(checkpoint or '<this run dir>/checkpoints/last.ckpt'))}"
-        data_options = data_arguments()
+        data_options = data_arguments(data)
         if not data_options:
             return [f"{intro} run mlgen-synth with the data options this generator was trained with and {generator}"]
         return [f"{intro} mlgen-synth {' '.join(data_options)} {generator}"]
@@ -88,13 +88,12 @@ def sample_quality_notes(model: Any, metrics: dict[str, float], datamodule: Any 
             f"{' and label_agreement' if getattr(model, 'conditional', False) else ''}."]
 
 
-def data_arguments() -> list[str]:
-    """This run's data choice and its `data.*` command-line overrides, quoted for a shell: the table that
+def data_arguments(choice: str | None) -> list[str]:
+    """This run's data `choice` and its `data.*` command-line overrides, quoted for a shell: the table that
     `mlgen-synth` must read to score this run's generator (it checks the checkpoint's transform against it).
     None without a data choice (mlgen-eval: the checkpoint's own run had it)."""
     from hydra.core.hydra_config import HydraConfig
 
-    choice = HydraConfig.get().runtime.choices.get("data") if HydraConfig.initialized() else None
     if not choice:
         return []
     options = [o for o in HydraConfig.get().overrides.task if re.match(r"[+~]*data\.", o)]
