@@ -5,7 +5,8 @@ epoch, both checkpoint callbacks, the default logger (W&B, offline here), the pr
 pipe) with `benchmarks.epoch_clock.EpochClock` added on the command line to time each epoch and split it
 into validation, metrics, logging, checkpoint writes and progress display.
 Plain arm: the same net, optimizer, batch, train/val split and in-memory batches, a training epoch then
-one validation pass (the family's loss and metrics under `torch.no_grad`) per epoch.
+one validation pass (the family's loss and metrics under `torch.no_grad`) per epoch, in the environment of a
+plain PyTorch program (`benchmarks.timing.plain_pytorch_environment`).
 
 Both time epochs 1.. from one epoch's start to the next (epoch 0 warms up), so start-up, the sanity check
 and the final test are left out of both: the same as the difference between a short and a long run.
@@ -26,7 +27,7 @@ import torch
 from benchmarks.config import compose
 from benchmarks.epoch_clock import CATEGORIES
 from benchmarks.families import Family
-from benchmarks.timing import sync
+from benchmarks.timing import plain_pytorch_environment, sync
 
 REPO = Path(__file__).resolve().parents[1]
 CLOCK = "benchmarks.epoch_clock.EpochClock"
@@ -103,7 +104,11 @@ def bench_end_to_end(family: Family, data: list[str], batch_size: int, epochs: i
     cfg = compose([*overrides, "logger=csv"], workdir / "plain")  # the plain arm reads model and data only
     threads = {"OMP_NUM_THREADS": str(torch.get_num_threads())}
     fast = [] if batches_per_step is None else [f"data.batches_per_step={batches_per_step}"]
-    arms = [("plain", lambda: plain_validating_epochs(family, cfg, epochs, device, precision.startswith("bf16"))),
+    def plain() -> list[dict[str, Any]]:
+        with plain_pytorch_environment():
+            return plain_validating_epochs(family, cfg, epochs, device, precision.startswith("bf16"))
+
+    arms = [("plain", plain),
             ("mlgen", lambda: mlgen_cli_epochs([*overrides, *fast], epochs, workdir, threads))]
     if batches_per_step not in (None, 1):
         arms.append(("mlgen_one_per_step", lambda: mlgen_cli_epochs([*overrides, "data.batches_per_step=1"], epochs, workdir, threads)))

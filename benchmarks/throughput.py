@@ -18,6 +18,8 @@ plus the start-up time of `mlgen-train --help` and of a one-step run.
     python -m benchmarks.throughput --small          # CI smoke run on digits; asserts nothing about speed
     python -m benchmarks.throughput --cases end-to-end --threads 1   # case (f) only, one torch thread
 
+The plain arms run in the environment of a plain PyTorch program, without what Lightning's import sets in this
+process (`benchmarks.timing.plain_pytorch_environment`); each mlgen arm's own settings end with it.
 Epoch 0 of every case is a warm-up and is not timed; each case runs `--repeats` times and the
 best run counts (timing noise on a shared machine only ever slows a run down).
 """
@@ -45,26 +47,28 @@ from benchmarks.end_to_end import bench_end_to_end
 from benchmarks.epoch_clock import CATEGORIES
 from benchmarks.families import FAMILIES, Family
 from benchmarks.mnist_data import add_data_option, check_data, mnist_root
-from benchmarks.timing import EpochTimer, sync
+from benchmarks.timing import EpochTimer, plain_pytorch_environment, restored_environment, sync
 
 
 def plain_loop(step: Callable[[torch.Tensor, torch.Tensor], None], batches: Callable[[], Any], epochs: int,
                device: torch.device, bf16: bool) -> float:
-    """Samples/s of `step` over the batches of epochs 1.. (epoch 0 warms up)."""
+    """Samples/s of `step` over the batches of epochs 1.. (epoch 0 warms up), in the environment of a plain
+    PyTorch program."""
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     samples, seconds = 0, 0.0
-    for epoch in range(epochs):
-        sync(device)
-        start = time.perf_counter()
-        n = 0
-        for x, y in batches():
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with autocast:
-                step(x, y)
-            n += len(y)
-        sync(device)
-        if epoch > 0:
-            samples, seconds = samples + n, seconds + time.perf_counter() - start
+    with plain_pytorch_environment():
+        for epoch in range(epochs):
+            sync(device)
+            start = time.perf_counter()
+            n = 0
+            for x, y in batches():
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                with autocast:
+                    step(x, y)
+                n += len(y)
+            sync(device)
+            if epoch > 0:
+                samples, seconds = samples + n, seconds + time.perf_counter() - start
     return samples / seconds
 
 
@@ -75,8 +79,9 @@ def trainer_run(cfg: Any, epochs: int) -> float:
 
     datamodule, model = instantiate_datamodule(cfg.data), instantiate_model(cfg.model)
     timer = EpochTimer()
-    trainer = build_trainer(cfg, extra_callbacks=[timer])
-    trainer.fit(model, datamodule=datamodule)
+    with restored_environment():  # what the Trainer sets for itself stays with this arm
+        trainer = build_trainer(cfg, extra_callbacks=[timer])
+        trainer.fit(model, datamodule=datamodule)
     return timer.samples_per_second()
 
 

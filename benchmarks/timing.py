@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
@@ -13,6 +16,29 @@ def sync(device: torch.device) -> None:
     """Wait for queued GPU work, so wall time measures the work and not its launch."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+@contextmanager
+def restored_environment() -> Iterator[None]:
+    """`os.environ` as it was on entry, afterwards: what one arm sets (a Trainer of mlgen hides absent GPUs,
+    mlgen/tasks/gpu_probes.py) does not reach the arms after it."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
+def plain_pytorch_environment() -> Iterator[None]:
+    """The environment of a program that never imported Lightning, for the plain arms. Lightning's import set
+    PYTORCH_NVML_BASED_CUDA_CHECK=1 in this process, and on a CUDA build of torch without a GPU that makes
+    every optimizer step probe NVML (mlgen/tasks/gpu_probes.py): a plain loop in a process of its own pays
+    none of it, so it must not pay it here either."""
+    with restored_environment():
+        os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
+        yield
 
 
 class EpochTimer(pl.Callback):

@@ -24,6 +24,7 @@ from mlgen.distributed.interrupt import SaveOnTermination
 from mlgen.distributed.slurm import check_trainer_matches_slurm, in_slurm_job
 from mlgen.distributed.slurm_trainer import slurm_trainer_parts
 from mlgen.errors import USER_ERROR_EXIT_CODE, ConfigError, MLGenError
+from mlgen.tasks.gpu_probes import hide_absent_gpus
 from mlgen.tasks.report import announce_run_dir, quiet_dependency_noise
 from mlgen.tracking.loggers import finish_loggers, instantiate_loggers
 
@@ -52,6 +53,7 @@ def build_trainer(cfg: DictConfig, model: pl.LightningModule | None = None,
             f"trainer.accelerator={accelerator} asks for a GPU, but there is no GPU here (torch.cuda.is_available() "
             f"is False). Fix: use trainer=cpu (or trainer.accelerator=cpu), or run on a machine with a GPU."
         )
+    hide_absent_gpus()  # no NVML probe at every optimizer step of a CPU run (mlgen/tasks/gpu_probes.py)
     announce_run_dir(cfg.paths.output_dir)
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks") + list(extra_callbacks or [])
     if not cfg.trainer.get("enable_progress_bar", True):  # the switch wins over callbacks.progress_bar
