@@ -75,13 +75,14 @@ def plain_loop(step: Callable[[torch.Tensor, torch.Tensor], None], batches: Call
 def trainer_run(cfg: Any, epochs: int) -> float:
     """Samples/s of mlgen's own Trainer, built exactly as `mlgen-train` builds it."""
     from mlgen.config.instantiate import instantiate_datamodule, instantiate_model
-    from mlgen.tasks.common import build_trainer
+    from mlgen.tasks.common import build_trainer, without_group_count_warning
 
     datamodule, model = instantiate_datamodule(cfg.data), instantiate_model(cfg.model)
     timer = EpochTimer()
     with restored_environment():  # what the Trainer sets for itself stays with this arm
         trainer = build_trainer(cfg, extra_callbacks=[timer])
-        trainer.fit(model, datamodule=datamodule)
+        with without_group_count_warning(model):  # as mlgen-train fits (mlgen/tasks/train.py)
+            trainer.fit(model, datamodule=datamodule)
     return timer.samples_per_second()
 
 
