@@ -104,6 +104,7 @@ def bench_end_to_end(family: Family, data: list[str], batch_size: int, epochs: i
     cfg = compose([*overrides, "logger=csv"], workdir / "plain")  # the plain arm reads model and data only
     threads = {"OMP_NUM_THREADS": str(torch.get_num_threads())}
     fast = [] if batches_per_step is None else [f"data.batches_per_step={batches_per_step}"]
+
     def plain() -> list[dict[str, Any]]:
         with plain_pytorch_environment():
             return plain_validating_epochs(family, cfg, epochs, device, precision.startswith("bf16"))

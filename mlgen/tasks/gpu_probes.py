@@ -4,7 +4,7 @@ Importing Lightning sets `PYTORCH_NVML_BASED_CUDA_CHECK=1` (lightning_fabric/__i
 `torch.cuda.is_available()` asks NVML instead of initialising CUDA (fork safety). torch's optimizers ask it
 at every `step()` (`Optimizer._accelerator_graph_capture_health_check`), and on a machine without an NVIDIA
 driver each answer is a failed dlopen of libnvidia-ml.so.1 plus a CUDA runtime query: about 0.1 ms per
-optimizer step on the 2-core CI machine, several percent of a small MLP's step (benchmarks/README.md), and
+optimizer step on the 2-core CI machine, about 2 % of a small MLP's step (README.md, "Speed"), and
 more where the dynamic loader searches a long LD_LIBRARY_PATH (a cluster's module system). PyPI's default
 Linux wheel is a CUDA build, so this is what a CPU node gets. Until CUDA is initialised neither torch nor
 Lightning caches the answer; with an empty `CUDA_VISIBLE_DEVICES` torch answers "no GPU" from the variable

@@ -15,7 +15,7 @@ import sys
 import torch
 
 PROBE = """
-import ctypes, json, os, sys
+import ctypes, json, os
 import pytorch_lightning, torch  # Lightning's import sets PYTORCH_NVML_BASED_CUDA_CHECK=1
 from mlgen.tasks.gpu_probes import hide_absent_gpus
 loads = []
