@@ -55,7 +55,9 @@ def _resume_hint(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], An
         except MLGenError:
             raise  # bad input: its message says what to fix
         except (Exception, KeyboardInterrupt):
-            last = Path(cfg.paths.output_dir).resolve() / "checkpoints" / "last.ckpt"
+            from mlgen.checkpoints.latest import last_checkpoint_in
+
+            last = last_checkpoint_in(cfg.paths.output_dir)
             if last.is_file():
                 print(f"mlgen: the run in {last.parents[1]} stopped; resume from its last checkpoint with:\n"
                       f"  mlgen-train ckpt_path={last}", file=sys.stderr, flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -10,6 +11,12 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from mlgen.config.checks import check_int, require
 
 KEY = "callbacks.last_checkpoint.every_n_epochs"
+
+
+def last_checkpoint_in(run_dir: str | Path) -> Path:
+    """The absolute path of a run dir's `last.ckpt`, where `callbacks.last_checkpoint` writes it by default:
+    what a resume, `mlgen-synth` and the end-of-run messages point at."""
+    return Path(run_dir).resolve() / "checkpoints" / "last.ckpt"
 
 
 class LatestCheckpoint(ModelCheckpoint):

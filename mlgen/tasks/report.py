@@ -18,6 +18,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from mlgen.checkpoints.latest import last_checkpoint_in
+
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +55,7 @@ def run_outputs(output_dir: str | Path) -> dict[str, Path]:
     out = Path(output_dir).resolve()
     wandb_run = out / "wandb" / "latest-run"
     paths = {
-        "last checkpoint": out / "checkpoints" / "last.ckpt",
+        "last checkpoint": last_checkpoint_in(out),
         "images": out / "images",
         "metrics CSV": out / "csv" / "metrics.csv",
         "TensorBoard": out / "tensorboard",

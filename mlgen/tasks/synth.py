@@ -23,6 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlgen.checkpoints.allowlist import trusting_config_targets
+from mlgen.checkpoints.latest import last_checkpoint_in
 from mlgen.checkpoints.load import load_checkpoint
 from mlgen.config.checks import check_int, require
 from mlgen.config.instantiate import instantiate_datamodule
@@ -190,7 +191,7 @@ def step_budget(cfg: DictConfig, real_steps_per_epoch: int) -> int:
 
 def steps_run(run_dir: str) -> int | None:
     """Optimizer steps of a finished run, from its last checkpoint (None when it wrote none)."""
-    path = Path(run_dir) / "checkpoints" / "last.ckpt"
+    path = last_checkpoint_in(run_dir)
     return int(load_checkpoint(path)["global_step"]) if path.is_file() else None
 
 

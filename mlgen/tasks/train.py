@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from mlgen.checkpoints.allowlist import trusting_config_targets
 from mlgen.checkpoints.config_in_checkpoint import ConfigInCheckpoint
+from mlgen.checkpoints.latest import last_checkpoint_in
 from mlgen.checkpoints.load import load_checkpoint
 from mlgen.config.instantiate import instantiate_datamodule, instantiate_model
 from mlgen.errors import ConfigError
@@ -54,8 +55,8 @@ def train(cfg: DictConfig) -> RunResult:
         finish(trainer)
     metrics = {**fit_metrics, **test_metrics}
     name, value = _objective(cfg, trainer, metrics)
-    last = Path(cfg.paths.output_dir).resolve() / "checkpoints" / "last.ckpt"
-    return RunResult(metrics, Path(cfg.paths.output_dir), name, value, best, notes=sample_quality_notes(model, metrics, datamodule, last))
+    notes = sample_quality_notes(model, metrics, datamodule, last_checkpoint_in(cfg.paths.output_dir))
+    return RunResult(metrics, Path(cfg.paths.output_dir), name, value, best, notes=notes)
 
 
 def _best_checkpoint(trainer: pl.Trainer) -> str | None:
